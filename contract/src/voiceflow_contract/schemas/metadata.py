@@ -1,0 +1,102 @@
+"""metadata.json: everything the seed's example holds, plus the lineage needed to reproduce a model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from voiceflow_contract.schemas.base import StrictModel
+
+
+class Training(StrictModel):
+    """How the model was trained (seed fields)."""
+
+    dataset: str
+    epochs: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    optimizer: str
+    learning_rate: float = Field(gt=0)
+
+
+class Architecture(StrictModel):
+    """What the network is. `type` drives the semantic-version bump rules."""
+
+    type: str = Field(description="Architecture family, e.g. 'cnn' or 'wav2vec2'")
+    params: int = Field(ge=0)
+    layers: int = Field(ge=0)
+    name: str | None = Field(default=None, description="Model class, e.g. 'fast-cnn'")
+    signature: str | None = Field(default=None, description="Hash of the layer structure (shapes, not weights)")
+
+
+class DevicePerformance(StrictModel):
+    """Latency and throughput on one device."""
+
+    p50_ms: float = Field(ge=0)
+    p99_ms: float = Field(ge=0)
+    throughput_rps: float = Field(ge=0)
+    threads: int | None = None
+    device_name: str | None = None
+
+
+class Accuracy(StrictModel):
+    """Held-out accuracy (seed fields plus DER at both collars)."""
+
+    der_test_set: float = Field(ge=0)
+    precision: float = Field(ge=0, le=1)
+    recall: float = Field(ge=0, le=1)
+    der_collar_0: float | None = Field(default=None, ge=0)
+    der_collar_025: float | None = Field(default=None, ge=0)
+    window_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
+class ContractInfo(StrictModel):
+    """The I/O contract the model was built against."""
+
+    input_shape: list[int]
+    output_shape: list[int]
+    sample_rate: int = Field(gt=0)
+    contract_version: str = "1.0.0"
+    input_name: str = "audio"
+    output_name: str = "speaker_embeddings"
+    num_speakers: int | None = Field(default=None, ge=2)
+    extra_outputs: list[str] = Field(default_factory=list)
+    embedding_dim: int | None = None
+
+
+class FileInfo(StrictModel):
+    """The model.onnx file itself."""
+
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    onnx_opset: int = Field(ge=1)
+
+
+class Lineage(StrictModel):
+    """What it takes to reproduce the model."""
+
+    config_hash: str
+    dataset_fingerprint: str
+    seed: int
+    package_versions: dict[str, str]
+    config: dict[str, Any] | None = Field(default=None, description="The resolved training config")
+    parent_version: str | None = None
+
+
+class ModelMetadata(StrictModel):
+    """metadata.json, stored beside model.onnx in every registry version folder."""
+
+    schema_version: str = "1.0"
+    model_name: str
+    version: str
+    created_at: datetime
+    git_commit: str
+    profile: str = Field(default="cpu-realtime", description="Performance profile the model is checked against")
+    training: Training
+    architecture: Architecture
+    performance: dict[str, DevicePerformance] = Field(description="Keyed by device, e.g. 'cpu', 'gpu_t4'")
+    accuracy: Accuracy
+    contract: ContractInfo
+    file: FileInfo
+    lineage: Lineage

@@ -1,0 +1,1 @@
+"""VoiceFlow inference service (never imports torch)."""

@@ -1,0 +1,1 @@
+"""VoiceFlow training package."""
