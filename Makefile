@@ -9,6 +9,8 @@ PIP := $(PY) -m pip
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.voiceflow-setup
 AZURITE := node_modules/.bin/azurite-blob
+# Debian's docker-compose (v1) checks compose files without a Docker engine; tests lint with it.
+COMPOSE := $(shell command -v docker-compose 2>/dev/null || echo /usr/bin/docker-compose)
 
 REGISTRY ?= $(CURDIR)/registry
 MODEL ?= fast-cnn
@@ -28,9 +30,9 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, fast when done)
-setup: $(STAMP) $(AZURITE) ## create .venv, install the three packages (editable, test extras) and Azurite
+setup: $(STAMP) $(AZURITE) $(COMPOSE) ## create .venv, install the three packages (editable, test extras), Azurite, docker-compose
 
-$(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml Makefile
+$(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU torch from local disk first: a plain `torch` would pull multi-GB CUDA builds.
@@ -41,6 +43,11 @@ $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-infe
 	rm -f "$$($(PY) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(PY) -c "import torch, torchaudio, onnxruntime, voiceflow_contract, voiceflow_models, voiceflow_inference; assert not torch.cuda.is_available() or True"
 	touch $@
+
+$(COMPOSE):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
+	else echo "docker-compose missing: install it (apt-get install docker-compose) for the compose checks" >&2; fi
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error

@@ -1,0 +1,348 @@
+"""Streaming diarization: per-window speaker vectors in, speaker turns out.
+
+Windows (typically 1 s every 0.5 s) arrive in time order with the model's vector and a VAD flag. ``push`` decides a
+speaker for each window at once (online clustering); ``finalize`` refines the whole session (drops spurious one-window
+speakers, merges speakers that turned out to be the same, re-assigns windows to the final centroids, mode-filters the
+label sequence) and turns windows into turns: each window owns the hop-sized region around its centre, adjacent
+same-speaker regions merge, and segments shorter than ``min_segment_s`` are absorbed by a neighbour or dropped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from voiceflow_contract.diarization.errors import DiarizationError
+from voiceflow_contract.diarization.online import OnlineClusterer, Transform
+
+FloatArray = npt.NDArray[np.float64]
+
+_TIME_EPS = 1e-6
+
+
+@dataclass(frozen=True, order=True)
+class Segment:
+    """One speaker turn, in seconds from the start of the stream."""
+
+    start: float
+    end: float
+    speaker: str
+
+    @property
+    def duration(self) -> float:
+        """Length of the turn in seconds."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """The immediate (online) decision for one pushed window; ``speaker`` is None for non-speech."""
+
+    start: float
+    end: float
+    speaker: str | None
+    similarity: float | None = None
+
+
+def speaker_name(index: int) -> str:
+    """Speaker label for the ``index``-th speaker in order of appearance."""
+    return f"spk{index}"
+
+
+@dataclass
+class _Window:
+    start: float
+    end: float
+    speech: bool
+    unit: FloatArray | None
+    label: int  # online cluster index, -1 for non-speech
+
+
+class StreamingDiarizer:
+    """Online speaker diarization over overlapping windows (see the module docstring for the algorithm).
+
+    Args:
+        window_s: nominal window length in seconds (used to check pushed windows).
+        hop_s: nominal hop between window starts in seconds.
+        threshold: cosine similarity below which a window opens a new speaker.
+        max_speakers: cap on the number of speakers (None = unlimited).
+        min_segment_s: turns shorter than this are merged into a neighbour or dropped.
+        smoothing: width (in windows, odd) of the mode filter applied to speech labels in ``finalize``; 1 disables it.
+        min_cluster_windows: speakers with fewer windows are folded into the closest other speaker in ``finalize``.
+        transform: how vectors map to the comparison space (see ``to_unit_vector``).
+        refine_iterations: re-assignment passes of all windows to the final centroids in ``finalize``.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 1.0,
+        hop_s: float = 0.5,
+        threshold: float = 0.5,
+        max_speakers: int | None = None,
+        min_segment_s: float = 0.5,
+        *,
+        smoothing: int = 3,
+        min_cluster_windows: int = 3,
+        transform: Transform = "auto",
+        refine_iterations: int = 2,
+    ) -> None:
+        if window_s <= 0:
+            raise DiarizationError(f"window_s: must be positive, got {window_s}")
+        if hop_s <= 0 or hop_s > window_s:
+            raise DiarizationError(f"hop_s: must be in (0, window_s={window_s}], got {hop_s}")
+        if min_segment_s < 0:
+            raise DiarizationError(f"min_segment_s: must be >= 0, got {min_segment_s}")
+        if smoothing < 1 or smoothing % 2 == 0:
+            raise DiarizationError(f"smoothing: must be a positive odd number of windows, got {smoothing}")
+        if min_cluster_windows < 1:
+            raise DiarizationError(f"min_cluster_windows: must be >= 1, got {min_cluster_windows}")
+        if refine_iterations < 0:
+            raise DiarizationError(f"refine_iterations: must be >= 0, got {refine_iterations}")
+        self.window_s = float(window_s)
+        self.hop_s = float(hop_s)
+        self.min_segment_s = float(min_segment_s)
+        self.smoothing = smoothing
+        self.min_cluster_windows = min_cluster_windows
+        self.refine_iterations = refine_iterations
+        self.clusterer = OnlineClusterer(threshold=threshold, max_speakers=max_speakers, transform=transform)
+        self._windows: list[_Window] = []
+
+    @property
+    def threshold(self) -> float:
+        """Cosine-similarity threshold for opening a new speaker."""
+        return self.clusterer.threshold
+
+    @property
+    def num_windows(self) -> int:
+        """Windows pushed so far."""
+        return len(self._windows)
+
+    def push(self, start_s: float, end_s: float, vector: npt.ArrayLike | None, speech: bool = True) -> WindowDecision:
+        """Add the next window (in time order) and return the online decision for it.
+
+        ``vector`` may be None for non-speech windows (the model need not run on silence); a speech window needs one.
+        """
+        start, end = float(start_s), float(end_s)
+        if not (np.isfinite(start) and np.isfinite(end)) or start < 0:
+            raise DiarizationError(f"start_s/end_s: must be finite and start_s >= 0, got {start_s}, {end_s}")
+        if end <= start:
+            raise DiarizationError(f"end_s: must be greater than start_s ({start}), got {end}")
+        if end - start > self.window_s + _TIME_EPS:
+            raise DiarizationError(f"end_s: window {start}-{end} is longer than window_s={self.window_s}")
+        if self._windows and start < self._windows[-1].start + _TIME_EPS:
+            raise DiarizationError(
+                f"start_s: windows must be pushed in increasing start order; got {start} after "
+                f"{self._windows[-1].start}"
+            )
+        if speech and vector is None:
+            raise DiarizationError("vector: a speech window needs the model's vector (got None)")
+        if not speech:
+            self._windows.append(_Window(start, end, False, None, -1))
+            return WindowDecision(start, end, None)
+        unit = self.clusterer.prepare(np.asarray(vector, dtype=np.float64))
+        sims = self.clusterer.similarities(unit)
+        label = self.clusterer.assign_unit(unit)
+        similarity = float(sims[label]) if label < sims.size else (float(sims.max()) if sims.size else None)
+        self._windows.append(_Window(start, end, True, unit, label))
+        return WindowDecision(start, end, speaker_name(label), similarity)
+
+    # --- finalize -------------------------------------------------------------------------------------------------
+
+    def _refined_labels(self) -> npt.NDArray[np.int64]:
+        labels = np.array([w.label for w in self._windows], dtype=np.int64)
+        speech_idx = np.flatnonzero(labels >= 0)
+        if speech_idx.size == 0:
+            return labels
+        units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None])
+        current = labels[speech_idx]
+        centroids = _centroids(units, current)
+        # Fold away speakers with too few windows (usually windows straddling a turn change), if others exist.
+        counts = {k: int(np.sum(current == k)) for k in centroids}
+        keep = [k for k, n in counts.items() if n >= self.min_cluster_windows]
+        if keep and len(keep) < len(centroids):
+            centroids = {k: centroids[k] for k in keep}
+            current = _nearest(units, centroids)
+            centroids = _centroids(units, current)
+        # Merge speakers whose centroids ended up as similar as the threshold allows a window to join.
+        while len(centroids) > 1:
+            keys = sorted(centroids)
+            mat = np.stack([centroids[k] for k in keys])
+            sims = mat @ mat.T
+            np.fill_diagonal(sims, -np.inf)
+            i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+            if sims[i, j] < self.threshold:
+                break
+            a, b = keys[min(i, j)], keys[max(i, j)]
+            current = np.where(current == b, a, current)
+            centroids = _centroids(units, current)
+        for _ in range(self.refine_iterations):
+            updated = _nearest(units, centroids)
+            if np.array_equal(updated, current):
+                break
+            current = updated
+            centroids = _centroids(units, current)
+        labels[speech_idx] = current
+        return labels
+
+    def _smoothed(self, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        if self.smoothing == 1:
+            return labels
+        half = self.smoothing // 2
+        out = labels.copy()
+        for i in np.flatnonzero(labels >= 0):
+            lo, hi = max(0, i - half), min(len(labels), i + half + 1)
+            votes = Counter(int(v) for v in labels[lo:hi] if v >= 0)
+            best, best_n = votes.most_common(1)[0]
+            if best_n > votes[int(labels[i])]:
+                out[i] = best
+        return out
+
+    def _regions(self, labels: npt.NDArray[np.int64]) -> list[tuple[float, float, int]]:
+        regions: list[tuple[float, float, int]] = []
+        n = len(self._windows)
+        for i, w in enumerate(self._windows):
+            # Each window owns the span between the midpoints to its neighbours' centres, within its own extent.
+            centre = 0.5 * (w.start + w.end)
+            lo, hi = w.start, w.end
+            if i > 0:
+                prev = self._windows[i - 1]
+                lo = max(lo, 0.5 * (centre + 0.5 * (prev.start + prev.end)))
+            if i + 1 < n:
+                nxt = self._windows[i + 1]
+                hi = min(hi, 0.5 * (centre + 0.5 * (nxt.start + nxt.end)))
+            if hi - lo > _TIME_EPS:
+                regions.append((lo, hi, int(labels[i])))
+        return regions
+
+    def finalize(self) -> list[Segment]:
+        """Speaker turns for everything pushed so far, sorted by start; speakers named spk0, spk1... by appearance.
+
+        Can be called more than once (e.g. periodically in a long stream); pushing may continue afterwards.
+        """
+        if not self._windows:
+            return []
+        labels = self._smoothed(self._refined_labels())
+        merged = _merge_regions(self._regions(labels))
+        merged = _absorb_short(merged, self.min_segment_s)
+        names: dict[int, str] = {}
+        segments: list[Segment] = []
+        for start, end, label in merged:
+            if label < 0:
+                continue
+            if label not in names:
+                names[label] = speaker_name(len(names))
+            segments.append(Segment(round(start, 6), round(end, 6), names[label]))
+        return segments
+
+
+def _centroids(units: FloatArray, labels: npt.NDArray[np.int64]) -> dict[int, FloatArray]:
+    out: dict[int, FloatArray] = {}
+    for k in np.unique(labels):
+        total = units[labels == k].sum(axis=0)
+        norm = float(np.linalg.norm(total))
+        out[int(k)] = total / norm if norm > 0 else total
+    return out
+
+
+def _nearest(units: FloatArray, centroids: dict[int, FloatArray]) -> npt.NDArray[np.int64]:
+    keys = np.array(sorted(centroids), dtype=np.int64)
+    mat = np.stack([centroids[int(k)] for k in keys])
+    return np.asarray(keys[np.argmax(units @ mat.T, axis=1)], dtype=np.int64)
+
+
+def _merge_regions(regions: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    merged: list[tuple[float, float, int]] = []
+    for start, end, label in regions:
+        if merged and merged[-1][2] == label and start - merged[-1][1] <= _TIME_EPS:
+            merged[-1] = (merged[-1][0], end, label)
+        else:
+            merged.append((start, end, label))
+    return merged
+
+
+def _absorb_short(regions: list[tuple[float, float, int]], min_s: float) -> list[tuple[float, float, int]]:
+    """Relabel too-short speaker turns to their longer touching neighbour (speech or not); repeat until stable."""
+    if min_s <= 0:
+        return regions
+    out = list(regions)
+    while True:
+        candidates = [(e - s, i) for i, (s, e, lab) in enumerate(out) if lab >= 0 and e - s < min_s - _TIME_EPS]
+        if not candidates:
+            return out
+        _, i = min(candidates)
+        s, e, _lab = out[i]
+        neighbours = []
+        if i > 0 and s - out[i - 1][1] <= _TIME_EPS:
+            neighbours.append(out[i - 1])
+        if i + 1 < len(out) and out[i + 1][0] - e <= _TIME_EPS:
+            neighbours.append(out[i + 1])
+        new_label = max(neighbours, key=lambda r: r[1] - r[0])[2] if neighbours else -1
+        out[i] = (s, e, new_label)
+        out = _merge_regions(out)
+
+
+def diarize_windows(
+    starts: Sequence[float] | npt.ArrayLike,
+    vectors: Sequence[npt.ArrayLike | None] | FloatArray | npt.NDArray[np.float32],
+    speech_flags: Sequence[bool] | npt.ArrayLike | None = None,
+    window_s: float = 1.0,
+    hop_s: float = 0.5,
+    *,
+    ends: Sequence[float] | npt.ArrayLike | None = None,
+    **options: object,
+) -> list[Segment]:
+    """Run :class:`StreamingDiarizer` offline over all windows and return its final turns.
+
+    ``vectors`` is one vector per window (a [N, D] array or a list, None allowed for non-speech); ``speech_flags``
+    defaults to all True; ``ends`` defaults to ``start + window_s``. ``options`` go to ``StreamingDiarizer``.
+    """
+    start_list = [float(s) for s in np.asarray(starts, dtype=np.float64).reshape(-1)]
+    vector_list: list[npt.ArrayLike | None] = list(vectors)
+    if len(vector_list) != len(start_list):
+        raise DiarizationError(f"vectors: expected {len(start_list)} (one per start), got {len(vector_list)}")
+    flags = [True] * len(start_list)
+    if speech_flags is not None:
+        flags = [bool(f) for f in np.asarray(speech_flags).reshape(-1)]
+    if len(flags) != len(start_list):
+        raise DiarizationError(f"speech_flags: expected {len(start_list)} (one per start), got {len(flags)}")
+    end_list = (
+        [s + window_s for s in start_list]
+        if ends is None
+        else [float(e) for e in np.asarray(ends, dtype=np.float64).reshape(-1)]
+    )
+    if len(end_list) != len(start_list):
+        raise DiarizationError(f"ends: expected {len(start_list)} (one per start), got {len(end_list)}")
+    diarizer = StreamingDiarizer(window_s, hop_s, **options)  # type: ignore[arg-type]
+    for start, end, vector, speech in zip(start_list, end_list, vector_list, flags, strict=True):
+        diarizer.push(start, end, vector, speech and vector is not None)
+    return diarizer.finalize()
+
+
+def frame_audio(
+    audio: npt.ArrayLike, sample_rate: int, window_s: float = 1.0, hop_s: float = 0.5
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.float32]]:
+    """Cut ``audio`` into windows: (starts_s, ends_s, windows[N, window_samples] float32).
+
+    Windows start every ``hop_s``; the last one is zero-padded to full length but its end is clipped to the audio, so
+    no turn extends beyond the recording. Audio shorter than a window gives one padded window.
+    """
+    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if sample_rate <= 0:
+        raise DiarizationError(f"sample_rate: must be positive, got {sample_rate}")
+    if samples.size == 0:
+        raise DiarizationError("audio: is empty")
+    win = round(window_s * sample_rate)
+    hop = round(hop_s * sample_rate)
+    if win <= 0 or hop <= 0:
+        raise DiarizationError(f"window_s/hop_s: must give at least one sample, got {window_s}, {hop_s}")
+    n_windows = 1 + max(0, int(np.ceil((samples.size - win) / hop)))
+    padded = np.zeros((n_windows - 1) * hop + win, dtype=np.float32)
+    padded[: samples.size] = samples
+    index = np.arange(n_windows)[:, None] * hop + np.arange(win)[None, :]
+    starts = np.arange(n_windows, dtype=np.float64) * hop / sample_rate
+    ends = np.minimum(starts + win / sample_rate, samples.size / sample_rate)
+    return starts, ends, padded[index]

@@ -1,0 +1,254 @@
+"""Registry fixtures: real object-store servers on 127.0.0.1 (moto S3, Azurite, gcp-storage-emulator), a registry
+fixture parametrised over file://, s3://, az:// and gs://, and factories for real validated models.
+
+Each server starts once per session on a free loopback port, only when a test asks for that backend, and is stopped
+at the end. Each test gets a fresh prefix inside the bucket/container, so tests never see each other's models.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must be set before gcsfs is imported: otherwise every bucket stalls ~60 s probing for hierarchical namespaces.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+import contextlib
+import hashlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pytest
+
+from voiceflow_contract.registry import ModelRegistry
+from voiceflow_contract.schemas.metadata import (
+    Accuracy,
+    Architecture,
+    ContractInfo,
+    DevicePerformance,
+    FileInfo,
+    Lineage,
+    ModelMetadata,
+    Training,
+)
+from voiceflow_contract.schemas.report import ValidationReport
+from voiceflow_contract.validator import validate_model_contract
+
+REPO = Path(__file__).resolve().parents[3]
+AZURITE = REPO / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+BACKENDS = ["file", "s3", "az", "gs"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
+    """Block until 127.0.0.1:port accepts connections (or fail, showing the server's output)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"server exited with {proc.returncode}: {out[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate one server we started (by its own handle), killing it if it does not exit."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, Any]]:
+    """moto's S3 server (in-process thread) with one bucket; yields storage options for s3fs."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        wait_for_port(port)
+        options: dict[str, Any] = {"key": "testing", "secret": "testing", "endpoint_url": f"http://127.0.0.1:{port}"}
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+        fs.mkdir("vf-registry")
+        yield {"bucket": "vf-registry", "options": options, "port": port}
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Azurite blob server (subprocess, in-memory, no telemetry) with one container."""
+    if not AZURITE.exists():
+        pytest.skip(f"Azurite is not installed at {AZURITE} (run make setup)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen(
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--loose",
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        conn = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
+        options: dict[str, Any] = {"connection_string": conn}
+        fs = fsspec.filesystem("az", skip_instance_cache=True, **options)
+        fs.mkdir("vf-registry")
+        yield {"bucket": "vf-registry", "options": options, "port": port}
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[dict[str, Any]]:
+    """gcp-storage-emulator (subprocess, in-memory) with one bucket."""
+    exe = shutil.which("gcp-storage-emulator") or str(Path(sys.executable).parent / "gcp-storage-emulator")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "start", "-H", "127.0.0.1", "--port", str(port), "--in-memory"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        options: dict[str, Any] = {"endpoint_url": f"http://127.0.0.1:{port}", "token": "anon", "project": "test"}
+        fs = fsspec.filesystem("gs", skip_instance_cache=True, **options)
+        fs.mkdir("vf-registry")
+        yield {"bucket": "vf-registry", "options": options, "port": port}
+    finally:
+        stop_process(proc)
+
+
+@dataclass
+class RegistryTarget:
+    """Where a test's registry lives: URL + storage options, and the raw filesystem for tampering."""
+
+    backend: str
+    url: str
+    options: dict[str, Any]
+
+    def open(self, **kwargs: Any) -> ModelRegistry:
+        """A fresh client (its own Storage) on the same registry."""
+        return ModelRegistry(self.url, self.options, lock_timeout=30.0, **kwargs)
+
+
+def make_target(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> RegistryTarget:
+    """A fresh, empty registry root on ``backend``."""
+    prefix = uuid.uuid4().hex[:12]
+    if backend == "file":
+        return RegistryTarget("file", (tmp_path / "registry").as_uri(), {})
+    server = request.getfixturevalue({"s3": "s3_server", "az": "azurite_server", "gs": "gcs_server"}[backend])
+    return RegistryTarget(backend, f"{backend}://{server['bucket']}/{prefix}", dict(server["options"]))
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> RegistryTarget:
+    """A fresh registry on each backend: file://, s3:// (moto), az:// (Azurite), gs:// (gcp-storage-emulator)."""
+    return make_target(request, str(request.param), tmp_path)
+
+
+@pytest.fixture(params=["file", "s3"])
+def locking_target(request: pytest.FixtureRequest, tmp_path: Path) -> RegistryTarget:
+    """The backends whose conditional writes make the registry lock real (file:// and s3://)."""
+    return make_target(request, str(request.param), tmp_path)
+
+
+@pytest.fixture
+def registry(target: RegistryTarget) -> ModelRegistry:
+    """A ModelRegistry on the parametrised backend."""
+    return target.open()
+
+
+@dataclass
+class Artifact:
+    """Everything publish needs: a real tiny ONNX model, its metadata and its validator report."""
+
+    model_name: str
+    version: str
+    model_path: Path
+    metadata: ModelMetadata
+    report: ValidationReport
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
+
+
+def make_metadata(model_name: str, version: str, model_path: Path) -> ModelMetadata:
+    """A complete metadata.json for ``model_path``."""
+    data = model_path.read_bytes()
+    return ModelMetadata(
+        model_name=model_name,
+        version=version,
+        created_at=datetime.now(UTC),
+        git_commit="a3f5c8d",
+        training=Training(dataset="synthetic", epochs=1, batch_size=2, optimizer="AdamW", learning_rate=1e-3),
+        architecture=Architecture(type="cnn", params=10, layers=2, name=model_name),
+        performance={"cpu": DevicePerformance(p50_ms=1.0, p99_ms=2.0, throughput_rps=500.0, threads=1)},
+        accuracy=Accuracy(der_test_set=0.2, precision=0.8, recall=0.8),
+        contract=ContractInfo(input_shape=[-1, 48000], output_shape=[-1, 2], sample_rate=48000, num_speakers=2),
+        file=FileInfo(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), onnx_opset=18),
+        lineage=Lineage(config_hash="c0ffee", dataset_fingerprint="f00d", seed=0, package_versions={"onnx": "1"}),
+    )
+
+
+@pytest.fixture
+def artifact(tmp_path: Path, onnx_builder: Callable[..., Path]) -> Callable[..., Artifact]:
+    """``artifact("fast-cnn", "1.0.0")``: a distinct tiny valid model per call, validated by the real validator."""
+    counter = iter(range(1, 10_000))
+
+    def make(model_name: str = "fast-cnn", version: str = "1.0.0", **knobs: Any) -> Artifact:
+        index = next(counter)
+        # A different unused initializer size per call: different bytes and sha256 for every version.
+        knobs.setdefault("pad_bytes", 4 * index)
+        path = onnx_builder(tmp_path / "artifacts" / f"{model_name}-{version}-{index}" / "model.onnx", **knobs)
+        report = validate_model_contract(path, measure_latency=False)
+        return Artifact(model_name, version, path, make_metadata(model_name, version, path), report)
+
+    return make
+
+
+def publish(registry: ModelRegistry, art: Artifact, **kwargs: Any) -> Any:
+    """Publish an artifact (shorthand)."""
+    return registry.publish(art.model_name, art.version, art.model_path, art.metadata, art.report, **kwargs)
+
+
+@pytest.fixture
+def publish_artifact() -> Callable[..., Any]:
+    """``publish_artifact(registry, artifact, aliases=...)``."""
+    return publish

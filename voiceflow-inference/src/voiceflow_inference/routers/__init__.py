@@ -1,0 +1,1 @@
+"""HTTP routers: health, REST inference, Open Inference Protocol v2, admin and metrics."""

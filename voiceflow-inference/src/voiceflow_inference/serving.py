@@ -1,0 +1,38 @@
+"""Run one batch on a model in the thread pool and record the per-version metrics (shared by REST, OIP, WebSocket)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from voiceflow_inference.inference import InputError
+from voiceflow_inference.metrics import ServiceMetrics
+from voiceflow_inference.model_loader import LoadedModel
+
+
+async def infer_batch(
+    model: LoadedModel, audio: np.ndarray, *, endpoint: str, metrics: ServiceMetrics
+) -> dict[str, np.ndarray]:
+    """Run ``audio`` float32 [B, 48000] on ``model`` (off the event loop) and count it by model, version and endpoint.
+
+    Raises InputError for bad audio (counted as ``reason="invalid_input"``); other errors are counted as
+    ``reason="runtime"`` and re-raised.
+    """
+    labels = {"model": model.name, "version": model.version, "endpoint": endpoint}
+    started = time.perf_counter()
+    try:
+        outputs = await run_in_threadpool(model.engine.run, audio)
+    except InputError:
+        metrics.inference_failures.labels(**labels, reason="invalid_input").inc()
+        raise
+    except Exception:
+        metrics.inference_failures.labels(**labels, reason="runtime").inc()
+        raise
+    metrics.inference_latency.labels(**labels).observe(time.perf_counter() - started)
+    metrics.inference_requests.labels(**labels).inc()
+    return outputs
+
+
+__all__ = ["infer_batch"]

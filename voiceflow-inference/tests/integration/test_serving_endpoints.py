@@ -1,0 +1,293 @@
+"""REST, OIP v2 (tritonclient), metrics, admin auth and input limits against uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from voiceflow_inference.app import create_app
+
+TOKEN = "test-admin-token-123"
+
+
+@pytest.fixture(scope="module")
+def server(registry_two_versions: dict[str, Any], live_server_factory, tmp_path_factory) -> Iterator[Any]:
+    """latest -> 1.1.0 (3 speakers); max_batch 4, 4 MiB bodies."""
+    from voiceflow_inference.config import load_settings
+
+    work = tmp_path_factory.mktemp("serve")
+    settings = load_settings(
+        "development",
+        registry_url=registry_two_versions["url"],
+        cache_dir=work / "cache",
+        watch_dir=None,
+        poll_interval_s=0,
+        admin_token=TOKEN,
+        warmup_runs=1,
+        limits={"max_batch": 4, "max_body_bytes": 4 * 1024 * 1024},
+    )
+    srv = live_server_factory(create_app(settings))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def tc(server) -> triton.InferenceServerClient:
+    return triton.InferenceServerClient(server.url.removeprefix("http://"))
+
+
+def test_health_and_ready(client: httpx.Client) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.post("/health").status_code == 200
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["ready"] and body["model"] == "fast-cnn" and body["version"] == "1.1.0"
+    assert body["source"] == "registry" and body["degraded"] is False and body["reasons"] == []
+    assert [m["version"] for m in body["loaded"]] == ["1.1.0"] and body["loaded"][0]["role"] == "active"
+
+
+def test_infer_returns_probabilities_and_version(client: httpx.Client, audio) -> None:
+    batch = audio(2)
+    resp = client.post(
+        "/infer",
+        json={"audio": batch.tolist(), "sample_rate": 48000, "return_embeddings": True},
+        headers={"X-Request-ID": "abc-123"},
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["model"] == "fast-cnn" and body["version"] == "1.1.0" and body["num_speakers"] == 3
+    probs = np.array(body["probabilities"])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert body["speakers"] == probs.argmax(axis=1).tolist()
+    assert np.array(body["embeddings"]).shape == (2, 8)
+    assert resp.headers["x-request-id"] == "abc-123" and resp.headers["x-model-version"] == "1.1.0"
+    plain = client.post("/infer", json={"audio": batch[:1].tolist()}).json()
+    assert plain["embeddings"] is None and np.allclose(plain["probabilities"][0], probs[0], atol=1e-5)
+
+
+def _bad_requests(audio) -> list[tuple[str, dict[str, Any], int, str]]:
+    one = audio(1)[0].tolist()
+    return [
+        ("short window", {"json": {"audio": [[0.0] * 100]}}, 400, "audio[0]"),
+        ("sample rate", {"json": {"audio": [one], "sample_rate": 16000}}, 400, "sample_rate"),
+        ("NaN literal", {"content": b'{"audio": [[NaN]]}'}, 400, "JSON"),
+        ("NaN string", {"json": {"audio": [["NaN", *one[1:]]]}}, 422, "audio"),
+        ("float32 overflow", {"json": {"audio": [[1e39, *one[1:]]]}}, 400, "NaN or Inf"),
+        ("batch over limit", {"json": {"audio": [[0.0]] * 5}}, 413, "max_batch"),
+        ("JSON bomb", {"content": b"[" * 200_000}, 400, "JSON"),
+        ("not an object", {"json": [1, 2, 3]}, 422, "object"),
+        ("missing audio", {"json": {"sample_rate": 48000}}, 422, "audio"),
+        ("unknown field", {"json": {"audio": [one], "extra": 1}}, 422, "extra"),
+        ("huge declared body", {"content": b"0" * (5 * 1024 * 1024)}, 413, "exceeds"),
+    ]
+
+
+def test_bad_input_gets_clear_4xx_json_and_server_stays_healthy(client: httpx.Client, audio, metric) -> None:
+    for name, kwargs, status, fragment in _bad_requests(audio):
+        resp = client.post("/infer", **kwargs)
+        assert resp.status_code == status, (name, resp.status_code, resp.text[:300])
+        body = resp.json()
+        assert set(body) == {"error", "code"}, name
+        assert fragment in body["error"], (name, body)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        for _ in range(6):
+            yield b"1" * (1024 * 1024)
+
+    streamed = client.post("/infer", content=chunks())
+    assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large"
+    assert client.post("/infer", json={"audio": audio(1).tolist()}).status_code == 200
+    text = client.get("/metrics").text
+    assert metric(text, "voiceflow_inference_failures_total", endpoint="rest", reason="invalid_input") >= 1
+
+
+def test_tritonclient_health_and_metadata(tc: triton.InferenceServerClient) -> None:
+    assert tc.is_server_live() and tc.is_server_ready()
+    assert tc.is_model_ready("fast-cnn") and tc.is_model_ready("fast-cnn", "1.1.0")
+    assert not tc.is_model_ready("other-model") and not tc.is_model_ready("fast-cnn", "9.9.9")
+    meta = tc.get_model_metadata("fast-cnn")
+    assert meta["name"] == "fast-cnn" and meta["versions"] == ["1.1.0"]
+    assert meta["inputs"] == [{"name": "audio", "datatype": "FP32", "shape": [-1, 48000]}]
+    assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"speaker_embeddings": [-1, 3], "embedding": [-1, 8]}
+    assert tc.get_model_metadata("fast-cnn", "1.1.0")["name"] == "fast-cnn"
+    assert "binary_tensor_data" in tc.get_server_metadata()["extensions"]
+    with pytest.raises(InferenceServerException, match="not served"):
+        tc.get_model_metadata("other-model")
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_tritonclient_infer_matches_rest(tc, client: httpx.Client, audio, binary: bool) -> None:
+    batch = audio(3, seed=7)
+    tensor = triton.InferInput("audio", list(batch.shape), "FP32")
+    tensor.set_data_from_numpy(batch, binary_data=binary)
+    outputs = [
+        triton.InferRequestedOutput("speaker_embeddings", binary_data=binary),
+        triton.InferRequestedOutput("embedding", binary_data=binary),
+    ]
+    result = tc.infer("fast-cnn", [tensor], outputs=outputs, request_id="r1")
+    probs = result.as_numpy("speaker_embeddings")
+    assert probs.shape == (3, 3) and result.as_numpy("embedding").shape == (3, 8)
+    response = result.get_response()
+    assert response["model_version"] == "1.1.0" and response["id"] == "r1"
+    rest = client.post("/infer", json={"audio": batch.tolist()}).json()
+    assert np.allclose(probs, np.array(rest["probabilities"]), atol=1e-5)
+    # No outputs requested: everything comes back (binary by default from tritonclient).
+    everything = tc.infer("fast-cnn", [tensor], model_version="1.1.0")
+    assert np.allclose(everything.as_numpy("speaker_embeddings"), probs, atol=1e-6)
+
+
+def test_tritonclient_errors_are_readable(tc, audio) -> None:
+    batch = audio(1)
+    good = triton.InferInput("audio", [1, 48000], "FP32")
+    good.set_data_from_numpy(batch)
+    with pytest.raises(InferenceServerException, match="not served"):
+        tc.infer("other-model", [good])
+    with pytest.raises(InferenceServerException, match="not loaded"):
+        tc.infer("fast-cnn", [good], model_version="2.0.0")
+    wrong_name = triton.InferInput("wave", [1, 48000], "FP32")
+    wrong_name.set_data_from_numpy(batch)
+    with pytest.raises(InferenceServerException, match="named 'audio'"):
+        tc.infer("fast-cnn", [wrong_name])
+    short = triton.InferInput("audio", [1, 100], "FP32")
+    short.set_data_from_numpy(batch[:, :100].copy())
+    with pytest.raises(InferenceServerException, match="shape"):
+        tc.infer("fast-cnn", [short])
+    doubles = triton.InferInput("audio", [1, 48000], "FP64")
+    doubles.set_data_from_numpy(batch.astype(np.float64))
+    with pytest.raises(InferenceServerException, match="FP32"):
+        tc.infer("fast-cnn", [doubles])
+    nan = batch.copy()
+    nan[0, 5] = np.nan
+    bad = triton.InferInput("audio", [1, 48000], "FP32")
+    bad.set_data_from_numpy(nan)
+    with pytest.raises(InferenceServerException, match="NaN"):
+        tc.infer("fast-cnn", [bad])
+    big = triton.InferInput("audio", [5, 48000], "FP32")
+    big.set_data_from_numpy(audio(5))
+    with pytest.raises(InferenceServerException, match="max_batch"):
+        tc.infer("fast-cnn", [big])
+    assert tc.is_server_ready()
+
+
+def test_oip_raw_protocol_errors(client: httpx.Client, audio, oip_body) -> None:
+    body, headers = oip_body(audio(1))
+    ok = client.post("/v2/models/fast-cnn/infer", content=body, headers=headers)
+    assert ok.status_code == 200 and int(ok.headers["inference-header-content-length"]) < len(ok.content)
+    cases = [
+        (body, {"Inference-Header-Content-Length": "abc"}, "not an integer"),
+        (body, {"Inference-Header-Content-Length": str(len(body) + 10)}, "outside the body"),
+        (body[:-4], headers, "binary data"),
+        (b"{not json", {}, "not valid JSON"),
+        (json.dumps({"inputs": []}).encode(), {}, "inputs"),
+        (
+            json.dumps(
+                {"inputs": [{"name": "audio", "shape": [1, 48000], "datatype": "FP32", "data": [1.0, 2.0]}]}
+            ).encode(),
+            {},
+            "do not fill",
+        ),
+        (
+            json.dumps(
+                {
+                    "inputs": [{"name": "audio", "shape": [1, 48000], "datatype": "FP32", "data": [0.0] * 48000}],
+                    "outputs": [{"name": "logits"}],
+                }
+            ).encode(),
+            {},
+            "unknown output",
+        ),
+    ]
+    for content, hdrs, fragment in cases:
+        resp = client.post("/v2/models/fast-cnn/infer", content=content, headers=hdrs)
+        assert 400 <= resp.status_code < 500, (fragment, resp.status_code, resp.text[:200])
+        assert fragment in resp.json()["error"], (fragment, resp.json())
+    assert client.get("/v2").json()["name"] == "voiceflow-inference"
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/models/fast-cnn/versions/..%2F..%2Fetc/ready").status_code == 404
+
+
+def test_metrics_expose_version_labelled_series(client: httpx.Client, tc, audio, metric) -> None:
+    client.post("/infer", json={"audio": audio(1).tolist()})
+    tensor = triton.InferInput("audio", [1, 48000], "FP32")
+    tensor.set_data_from_numpy(audio(1))
+    tc.infer("fast-cnn", [tensor])
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    text = resp.text
+    labels = {"model": "fast-cnn", "version": "1.1.0"}
+    assert metric(text, "voiceflow_inference_requests_total", endpoint="rest", **labels) >= 1
+    assert metric(text, "voiceflow_inference_requests_total", endpoint="oip", **labels) >= 1
+    assert metric(text, "voiceflow_inference_latency_seconds_count", endpoint="oip", **labels) >= 1
+    assert metric(text, "voiceflow_model_info", role="active", **labels) == 1
+    assert metric(text, "voiceflow_model_reloads_total", model="fast-cnn", result="success", trigger="startup") == 1
+    assert metric(text, "http_requests_total", handler="/infer") >= 1
+    assert "http_request_duration_seconds" in text
+    for name in ("voiceflow_websocket_sessions_active", "voiceflow_ab_assignments_total", "voiceflow_websocket_errors"):
+        assert name in text
+
+
+def test_admin_requires_the_bearer_token(client: httpx.Client) -> None:
+    missing = client.get("/admin/models")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json()["code"] == "unauthorized"
+    assert client.get("/admin/models", headers={"Authorization": "Bearer wrong-token-xyz"}).status_code == 403
+    assert client.get("/admin/models", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+    assert client.post("/admin/rollback", json={}).status_code == 401
+    ok = client.get("/admin/models", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200 and ok.json()["version"] == "1.1.0"
+    bad = client.post("/admin/pin", json={"version": "../../x"}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bad.status_code == 422 and "version" in bad.json()["error"]
+
+
+def test_admin_is_disabled_without_a_token(registry_two_versions, serve, tmp_path) -> None:
+    srv = serve(registry_two_versions["url"], tmp_path, admin_token=None)
+    with srv.client() as c:
+        for headers in ({}, {"Authorization": f"Bearer {TOKEN}"}):
+            resp = c.get("/admin/models", headers=headers)
+            assert resp.status_code == 404 and resp.json()["code"] == "admin_disabled"
+        assert c.post("/admin/reload", json={}).status_code == 404
+
+
+def test_openapi_documents_every_endpoint(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/health",
+        "/ready",
+        "/infer",
+        "/metrics",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/{name}",
+        "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/admin/models",
+        "/admin/reload",
+        "/admin/rollback",
+        "/admin/pin",
+        "/admin/ab",
+    ):
+        assert path in paths, path
+        for op in paths[path].values():
+            assert op.get("summary") and op.get("description"), path
+    infer_op = paths["/infer"]["post"]
+    assert "audio" in infer_op["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"200", "400", "413", "503"} <= set(infer_op["responses"])
+    assert "ErrorResponse" in spec["components"]["schemas"]

@@ -1,0 +1,1 @@
+"""Latency, accuracy (DER) and execution-provider benchmarks of exported models."""

@@ -1,0 +1,119 @@
+"""Held-out synthetic conversations of unseen (test-split) voices, without a datamodule.
+
+Used by the datamodule's test split, the inference end-to-end tests and the demo, so all of them score the same audio.
+"""
+
+from __future__ import annotations
+
+from voiceflow_models.data.records import Conversation
+from voiceflow_models.data.splits import SPLIT_OFFSETS, VoiceSplits
+from voiceflow_models.data.synthesis.conversation import make_conversation
+from voiceflow_models.data.synthesis.voices import make_voice
+
+
+def conversation_voice_ids(index: int, voice_ids: list[int], speakers: int) -> list[int]:
+    """Voices of conversation ``index``: consecutive, wrapping groups of ``speakers`` from ``voice_ids``."""
+    if speakers < 1 or speakers > len(voice_ids):
+        raise ValueError(f"speakers: must be within [1, {len(voice_ids)}] (voices available), got {speakers}")
+    return [voice_ids[(index * speakers + k) % len(voice_ids)] for k in range(speakers)]
+
+
+def make_split_conversation(
+    split: str,
+    index: int,
+    seed: int = 0,
+    duration_s: float = 30.0,
+    *,
+    num_voices: int,
+    speakers: int = 2,
+    voice_seed: int = 0,
+    sample_rate: int = 48000,
+    overlap_prob: float = 0.15,
+    noise_snr_db: float | None = None,
+    uri: str | None = None,
+) -> Conversation:
+    """Conversation ``index`` among the first ``num_voices`` voices of ``split`` ('val'/'test' are unseen)."""
+    splits = VoiceSplits(num_train=2, num_val=num_voices, num_test=num_voices)
+    voices = [make_voice(voice_seed, v) for v in conversation_voice_ids(index, splits.ids(split), speakers)]
+    return make_conversation(
+        voices,
+        duration_s,
+        seed=seed * 100_003 + index,
+        sample_rate=sample_rate,
+        uri=uri or f"{split}_{seed}_{index:03d}",
+        overlap_prob=overlap_prob,
+        noise_snr_db=noise_snr_db,
+    )
+
+
+def make_split_conversations(
+    split: str,
+    n: int,
+    seed: int = 0,
+    duration_s: float = 30.0,
+    *,
+    num_voices: int | None = None,
+    speakers: int = 2,
+    voice_seed: int = 0,
+    sample_rate: int = 48000,
+    overlap_prob: float = 0.15,
+    noise_snr_db: float | None = None,
+) -> list[Conversation]:
+    """``n`` conversations among voices of ``split`` (default: enough voices for disjoint speaker groups)."""
+    if n < 0:
+        raise ValueError(f"n: must be >= 0, got {n}")
+    count = num_voices if num_voices is not None else max(speakers, speakers * n)
+    return [
+        make_split_conversation(
+            split,
+            i,
+            seed,
+            duration_s,
+            num_voices=count,
+            speakers=speakers,
+            voice_seed=voice_seed,
+            sample_rate=sample_rate,
+            overlap_prob=overlap_prob,
+            noise_snr_db=noise_snr_db,
+        )
+        for i in range(n)
+    ]
+
+
+def make_test_conversations(
+    n: int = 1,
+    seed: int = 0,
+    duration_s: float = 30.0,
+    *,
+    num_voices: int | None = None,
+    speakers: int = 2,
+    voice_seed: int = 0,
+    sample_rate: int = 48000,
+    overlap_prob: float = 0.15,
+    noise_snr_db: float | None = None,
+) -> list[Conversation]:
+    """``n`` held-out conversations of test-split voices (never used for training), each with reference RTTM.
+
+    Deterministic in all arguments; ``sample_rate`` other than 48000 gives audio synthesised at that rate.
+    """
+    return make_split_conversations(
+        "test",
+        n,
+        seed,
+        duration_s,
+        num_voices=num_voices,
+        speakers=speakers,
+        voice_seed=voice_seed,
+        sample_rate=sample_rate,
+        overlap_prob=overlap_prob,
+        noise_snr_db=noise_snr_db,
+    )
+
+
+__all__ = [
+    "SPLIT_OFFSETS",
+    "conversation_voice_ids",
+    "make_split_conversation",
+    "make_split_conversations",
+    "make_test_conversations",
+]

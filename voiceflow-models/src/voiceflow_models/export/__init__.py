@@ -1,0 +1,1 @@
+"""ONNX export, graph optimisation and contract validation of trained networks."""

@@ -1,0 +1,1 @@
+"""Release scripts: semantic version bump and publishing to the model registry."""

@@ -1,0 +1,1 @@
+"""Training: Hydra entry points, on-the-fly augmentation and diarization metrics."""
