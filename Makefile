@@ -57,7 +57,7 @@ $(AZURITE): package.json
 lint: setup ## ruff, mypy (contract, inference) and the import boundaries
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contract/src voiceflow-inference/src
+	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference
 	$(BIN)/lint-imports
 
 test: setup lint ## lint + every package's tests (what CI runs)

@@ -204,3 +204,13 @@ def test_console_script_end_to_end(copy_model: Callable[[str], Path]) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "FAILED: output.finite" in proc.stderr
     assert (model.parent / "validation_report.json").is_file()
+
+
+def test_missing_model_fails_file_exists_and_reports_in_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(tmp_path / "no" / "such" / "model.onnx")]) == 1
+    assert "FAILED: file.exists" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()  # no folders invented for a model that is not there
+    assert ValidationReport.read(tmp_path / "validation_report.json").failed_checks[0].name == "file.exists"

@@ -14,6 +14,11 @@ import httpx
 import pytest
 import yaml
 
+try:
+    import promql_parser
+except ImportError as exc:  # a hard failure, not a skip: without it the PromQL checks would silently vanish
+    raise ImportError("promql-parser is needed for the PromQL checks: `make setup` installs it") from exc
+
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy/prometheus/prometheus.yml"
 ALERTS = REPO / "deploy/prometheus/alerts.yml"
@@ -24,29 +29,38 @@ COMPOSE = REPO / "docker-compose.yml"
 
 # Series Prometheus writes itself for every scrape target; no service exports them.
 PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added"}
-_PROMQL_KEYWORDS = {
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-    "inf", "nan", "atan2",
-}  # fmt: skip
-_IDENT = re.compile(r"(?<![\w.$:])([A-Za-z_:][\w:]*)")
+# Grafana's interval variables are not PromQL; any valid duration stands in for them when parsing.
+_GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
 
 
 # ---------------------------------------------------------------------------------------------- metric names
+def _selected(node: Any) -> set[str]:
+    """Metric names selected anywhere in a parsed PromQL expression tree."""
+    if isinstance(node, promql_parser.VectorSelector):
+        names = {node.name} if node.name else set()
+        matchers = node.matchers.matchers if node.matchers else []
+        return names | {m.value for m in matchers if m.name == "__name__"}
+    children: list[Any] = []
+    if isinstance(node, promql_parser.MatrixSelector):
+        children = [node.vector_selector]
+    elif isinstance(node, promql_parser.BinaryExpr):
+        children = [node.lhs, node.rhs]
+    elif isinstance(node, promql_parser.AggregateExpr):
+        children = [node.expr, node.param]
+    elif isinstance(node, promql_parser.Call):
+        children = list(node.args)
+    elif isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
+        children = [node.expr]
+    return {name for child in children if child is not None for name in _selected(child)}
+
+
 def promql_metric_names(expr: str) -> set[str]:
-    """Metric names a PromQL expression selects (functions, keywords, labels, durations and variables excluded)."""
-    text = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', " ", expr)  # string literals
-    text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers (and Grafana's $variables inside them)
-    text = re.sub(r"\[[^\]]*\]", " ", text)  # range and subquery windows, $__rate_interval
-    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    text = re.sub(r"\boffset\s+\S+", " ", text)
-    names = set()
-    for match in _IDENT.finditer(text):
-        name = match.group(1)
-        following = text[match.end() :].lstrip()
-        if following.startswith("(") or name.lower() in _PROMQL_KEYWORDS:
-            continue  # a function call or an operator keyword
-        names.add(name)
-    return names
+    """Metric names a PromQL expression selects, from the real PromQL parser (a syntax or type error raises)."""
+    try:
+        tree = promql_parser.parse(_GRAFANA_INTERVALS.sub("5m", expr))
+    except ValueError as exc:
+        raise ValueError(f"invalid PromQL ({exc}): {expr}") from None
+    return _selected(tree)
 
 
 def grafana_query_metric_names(query: str) -> set[str]:
@@ -139,8 +153,10 @@ def test_promql_metric_names() -> None:
         '[$__rate_interval]))) > 0.010 and on() (sum(up{job="x"}) > 0) / clamp_min(sum(rate(a_total[5m])), 1e-9)'
     )
     assert promql_metric_names(expr) == {"voiceflow_inference_latency_seconds_bucket", "up", "a_total"}
-    assert promql_metric_names("(sum(m1) or vector(0)) < 1 unless m2 offset 5m") == {"m1", "m2"}
+    assert promql_metric_names('(sum(m1) or vector(0)) < 1 unless m2 offset 5m + {__name__="m3"}') == {"m1", "m2", "m3"}
     assert grafana_query_metric_names("label_values(voiceflow_model_info, model)") == {"voiceflow_model_info"}
+    with pytest.raises(ValueError, match="invalid PromQL"):
+        promql_metric_names("sum(rate(m1[5m])")
     assert exported_series_names(
         '# TYPE h histogram\n# TYPE c_total counter\n# TYPE g gauge\nc_total{a="1"} 2.0\nx 1\n'
     ) == {"h_bucket", "h_sum", "h_count", "h_created", "c_total", "c_created", "g", "x"}

@@ -72,11 +72,13 @@ def test_publish_refuses_a_model_that_fails_the_contract(tmp_path, registry_url,
     assert not (_root(registry_url) / "bad-model").exists()
 
 
-def test_publish_names_missing_inputs(fast_onnx, registry_url, tmp_path, capsys):
-    rc = publish_model.main(
-        ["--model", str(fast_onnx.path), "--registry", registry_url, "--auto", "--no-latency-check"]
-    )
-    assert rc == 1 and "accuracy" in capsys.readouterr().err
+def test_publish_names_missing_inputs(fast_onnx, registry_url, release_inputs, capsys):
+    base = ["--model", str(fast_onnx.path), "--registry", registry_url, "--auto", "--no-latency-check"]
+    assert publish_model.main(base) == 1
+    assert "--benchmark" in " ".join(capsys.readouterr().err.split())
+    assert publish_model.main([*base, "--benchmark", str(release_inputs["benchmark"])]) == 1
+    assert "--accuracy" in " ".join(capsys.readouterr().err.split())
+    assert not (_root(registry_url) / "fast-cnn").exists()
     with pytest.raises(SystemExit):
         publish_model.main(["--model", str(fast_onnx.path)])  # neither --version nor --auto
 

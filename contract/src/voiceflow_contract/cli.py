@@ -124,6 +124,12 @@ def _read_metadata(path: Path | None, model: Path) -> dict[str, Any]:
     return data
 
 
+def _default_report_path(model: Path) -> Path:
+    """validation_report.json beside the model; in the working directory when the model's folder does not exist."""
+    folder = model.parent if model.parent.is_dir() else Path.cwd()
+    return folder / "validation_report.json"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -182,7 +188,7 @@ def _cmd_validate(args: argparse.Namespace, contract: Any) -> int:
             on_latency_run=lambda done, total: progress.update(task, completed=done, total=total),
         )
 
-    report_path = args.report if args.report is not None else args.model.parent / "validation_report.json"
+    report_path = args.report if args.report is not None else _default_report_path(args.model)
     if args.json:
         sys.stdout.write(report.to_json())
     else:

@@ -49,6 +49,8 @@ class Limits(_Section):
     max_ws_frame_bytes: int = Field(default=1024 * 1024, ge=64, description="Largest WebSocket frame")
     max_session_seconds: float = Field(default=3600.0, gt=0, description="Longest WebSocket session (audio seconds)")
     max_concurrent_sessions: int = Field(default=64, ge=1, description="Open WebSocket sessions at once")
+    max_ws_text_bytes: int = Field(default=64 * 1024, ge=64, description="Largest WebSocket text (JSON) message")
+    ws_idle_timeout_s: float = Field(default=60.0, gt=0, description="WebSocket session closed after this silence")
 
 
 class Settings(BaseSettings):

@@ -384,8 +384,17 @@ class ModelManager:
                 break
             if version not in keep:
                 # Requests still holding this LoadedModel finish on it; it is freed when they drop it.
-                del self._models[version]
+                evicted = self._models.pop(version)
                 extra -= 1
+                if evicted.source == "watch":
+                    self._discard_snapshot(evicted.path)
+
+    def _discard_snapshot(self, path: Path) -> None:
+        """Delete a watch-dir snapshot no loaded model uses (ONNX Runtime holds the bytes, not the file)."""
+        if any(m.path == path for m in self._models.values()):
+            return
+        with contextlib.suppress(OSError):
+            path.unlink()
 
     def _publish_info(self) -> None:
         self.metrics.set_model_info(
@@ -424,35 +433,39 @@ class ModelManager:
     async def _load_from_file(self, path: Path) -> LoadedModel:
         sidecar = await self._in_thread(read_sidecar, path)
         snap, digest = await self._in_thread(snapshot, path, self.settings.cache_dir)
-        if sidecar is not None and sidecar.sha256 != digest:
-            raise ModelRejectedError(
-                "checksum_mismatch",
-                f"{path.name} has sha256 {digest} but its sidecar says {sidecar.sha256} "
-                "(file replaced without its sidecar?)",
-            )
-        if sidecar is not None and sidecar.model_name != self.name:
-            raise ModelRejectedError(
-                "wrong_model", f"sidecar names model {sidecar.model_name!r}, serving {self.name!r}"
-            )
-        version = sidecar.version.removeprefix("v") if sidecar else f"local-{digest[:12]}"
         if self._active is not None and self._active.sha256 == digest:
             return self._active  # the same bytes again (e.g. a touch): nothing to do
-        metadata = None
-        if sidecar is not None and sidecar.metadata:
-            try:
-                metadata = ModelMetadata.model_validate(sidecar.metadata)
-            except ValidationError as exc:
-                raise ModelRejectedError("sidecar", f"sidecar metadata invalid: {exc}") from exc
-        return await self._in_thread(
-            load_model,
-            snap,
-            self.settings,
-            name=self.name,
-            version=version,
-            source="watch",
-            expected_sha256=digest,
-            metadata=metadata,
-        )
+        try:
+            if sidecar is not None and sidecar.sha256 != digest:
+                raise ModelRejectedError(
+                    "checksum_mismatch",
+                    f"{path.name} has sha256 {digest} but its sidecar says {sidecar.sha256} "
+                    "(file replaced without its sidecar?)",
+                )
+            if sidecar is not None and sidecar.model_name != self.name:
+                raise ModelRejectedError(
+                    "wrong_model", f"sidecar names model {sidecar.model_name!r}, serving {self.name!r}"
+                )
+            metadata = None
+            if sidecar is not None and sidecar.metadata:
+                try:
+                    metadata = ModelMetadata.model_validate(sidecar.metadata)
+                except ValidationError as exc:
+                    raise ModelRejectedError("sidecar", f"sidecar metadata invalid: {exc}") from exc
+            loaded: LoadedModel = await self._in_thread(
+                load_model,
+                snap,
+                self.settings,
+                name=self.name,
+                version=sidecar.version.removeprefix("v") if sidecar else f"local-{digest[:12]}",
+                source="watch",
+                expected_sha256=digest,
+                metadata=metadata,
+            )
+        except ModelRejectedError:
+            self._discard_snapshot(snap)  # a refused file leaves nothing behind in the cache
+            raise
+        return loaded
 
     def _get_registry(self) -> Any:
         if self._registry is None:

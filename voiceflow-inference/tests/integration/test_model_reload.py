@@ -178,6 +178,8 @@ def test_broken_models_are_refused_and_the_old_one_keeps_serving(
             resp = client.post("/infer", json={"audio": audio(1).tolist()})
             assert resp.status_code == 200 and resp.json()["version"] == "1.0.0", name
         assert "sidecar" in _ready(client)["last_error"]
+        snapshots = list((tmp_path / "cache" / ".voiceflow-inference" / "watch").glob("*.onnx"))
+        assert snapshots == []  # refused files leave nothing behind
         # A tampered registry file is caught by the sha256 check at pull: 409, counted, old model serving.
         publish_tampered(registry, tmp_path, model_builder, publisher)
         resp = client.post("/admin/reload", json={"version": "1.2.0"}, headers=AUTH)
@@ -201,12 +203,14 @@ def test_admin_reload_rollback_and_pin(registry, serve, tmp_path, metric):
         reload = client.post("/admin/reload", json={"version": "1.1.0"}, headers=AUTH)
         assert reload.status_code == 200 and reload.json()["version"] == "1.1.0"
         assert client.post("/infer", json={"audio": [[0.0] * 48000]}).json()["num_speakers"] == 3
-        back = client.post("/admin/rollback", json={}, headers=AUTH)
+        back = client.post("/admin/rollback", headers=AUTH)  # no body: the previous version
         assert back.status_code == 200 and back.json()["version"] == "1.0.0"
         assert client.post("/infer", json={"audio": [[0.0] * 48000]}).json()["version"] == "1.0.0"
         models = client.get("/admin/models", headers=AUTH).json()
         assert {m["version"]: m["role"] for m in models["loaded"]} == {"1.0.0": "active", "1.1.0": "standby"}
-        pinned = client.post("/admin/pin", json={"version": "1.1.0"}, headers=AUTH).json()
+        # curl -d sends a form Content-Type: the body is still read as JSON.
+        form = {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}
+        pinned = client.post("/admin/pin", content=b'{"version": "1.1.0"}', headers=form).json()
         assert pinned["version"] == "1.1.0" and pinned["pinned"] == "1.1.0"
         unpinned = client.post("/admin/pin", json={"version": None}, headers=AUTH).json()
         assert unpinned["pinned"] is None and unpinned["version"] == "1.1.0"

@@ -154,3 +154,15 @@ def test_short_stream_gives_one_padded_window(band_model: LoadedModel) -> None:
     windows, final = session.finish()
     assert len(windows) == 1 and windows[0].start == 0.0 and windows[0].end == pytest.approx(1 / 3, abs=1e-4)
     assert final.duration == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_long_session_keeps_bounded_buffers(band_model: LoadedModel) -> None:
+    """Two minutes of audio in 0.1 s frames: the ring buffer and resampler history stay small."""
+    session = DiarizationSession("s4", StartMessage(sample_rate=44100, hop_s=1.0), band_model)
+    frame = (np.random.default_rng(0).standard_normal(4410) * 1e-4).astype("<f4").tobytes()  # quiet: VAD skips it
+    peak = 0
+    for _ in range(1200):
+        session.process(frame)
+        peak = max(peak, session._buf.size, session.resampler._buf.size)
+    assert session.windows_done == 119
+    assert peak < 2 * 48000

@@ -122,12 +122,13 @@ async def _fuzz_connection(url: str, rng: random.Random, budget: int) -> tuple[i
         return sent, messages, int(ws.close_code or 0)
 
 
-def test_random_frames_never_crash_the_server(server: str) -> None:
+def _run_fuzz(server: str, seed: int, frames: int, seconds: float) -> set[str]:
+    """Fuzz until `frames` frames were sent or `seconds` passed; returns the error codes seen."""
     url = server.replace("http", "ws") + "/ws/diarize"
-    rng = random.Random(20261126)
+    rng = random.Random(seed)
     total_frames, connections, codes = 0, 0, set()
     started = time.monotonic()
-    while total_frames < 300 and time.monotonic() - started < 20:
+    while total_frames < frames and time.monotonic() - started < seconds:
         sent, messages, close = asyncio.run(_fuzz_connection(url, rng, rng.randrange(1, 12)))
         total_frames += sent
         connections += 1
@@ -142,12 +143,23 @@ def test_random_frames_never_crash_the_server(server: str) -> None:
         codes.update(e["code"] for e in errors)
         assert httpx.get(server + "/health", timeout=5).status_code == 200
     elapsed = time.monotonic() - started
-    print(
-        f"\nfuzz: {total_frames} frames over {connections} connections in {elapsed:.1f} s; error codes {sorted(codes)}"
-    )
-    assert total_frames >= 100
-    assert {"non_finite_audio", "unsupported_data", "frame_too_large"} <= codes
+    print(f"\nfuzz seed {seed}: {total_frames} frames, {connections} connections, {elapsed:.1f} s: {sorted(codes)}")
+    assert total_frames >= min(frames, 100)
     _normal_session_still_works(url)
+    return codes
+
+
+def test_random_frames_never_crash_the_server(server: str) -> None:
+    codes = _run_fuzz(server, seed=20261126, frames=300, seconds=20)
+    assert {"non_finite_audio", "unsupported_data", "frame_too_large"} <= codes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_frames_long_run(server: str, seed: int) -> None:
+    """make chaos: 3000 frames per seed."""
+    _run_fuzz(server, seed=seed, frames=3000, seconds=150)
 
 
 def _normal_session_still_works(url: str) -> None:

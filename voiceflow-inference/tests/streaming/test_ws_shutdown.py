@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 from ws_helpers import conversation, free_port, write_band_model
+
+from voiceflow_inference.streaming.shutdown import session_grace
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -140,6 +141,6 @@ def test_sigterm_drains_sessions_then_exits(tmp_path: Path, band_model_path: Pat
     assert error["code"] == "server_shutting_down" and "shutting down" in error["message"]
     assert result["lingered"][-1]["type"] == "final" and result["lingered"][-1]["duration"] == pytest.approx(2.0)
     assert result["lingered_code"] == 1001
-    assert GRACE_S - 0.5 <= result["lingered_at"] <= GRACE_S + 1.5
-    assert exited_after <= GRACE_S + 3.0, log.read_text()
-    assert np.isfinite(exited_after)
+    assert session_grace(GRACE_S) - 0.5 <= result["lingered_at"] <= GRACE_S
+    # Within the grace period; 1 s of slack for interpreter teardown on a loaded CI box.
+    assert exited_after <= GRACE_S + 1.0, log.read_text()

@@ -46,10 +46,19 @@ class PipelineResult:
 
 
 def find_run_dir(checkpoint: Path) -> Path | None:
-    """The Hydra run directory holding `checkpoint` (the nearest parent with .hydra/config.yaml)."""
+    """The Hydra run directory of `checkpoint`: the nearest parent with .hydra/config.yaml, else that of the
+    source checkpoint recorded in train_metrics.json beside a published copy (artifacts/<model>/model.ckpt)."""
     for parent in checkpoint.resolve().parents:
         if (parent / ".hydra" / "config.yaml").is_file():
             return parent
+    summary = checkpoint.parent / "train_metrics.json"
+    if summary.is_file():
+        try:
+            source = json.loads(summary.read_text()).get("source_checkpoint")
+        except (ValueError, AttributeError):
+            return None
+        if source and Path(source).resolve() != checkpoint.resolve():
+            return find_run_dir(Path(source))
     return None
 
 

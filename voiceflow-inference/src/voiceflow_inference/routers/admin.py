@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from voiceflow_inference.bodies import parse_json_body, request_body_doc
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.model_manager import ModelManager, get_model_manager
 from voiceflow_inference.routers.health import ReadyResponse
@@ -120,25 +121,46 @@ async def list_models(manager: ModelManager = Depends(get_model_manager)) -> dic
     return _status(manager)
 
 
-@router.post("/reload", response_model=ReadyResponse, summary="Reload from the registry", responses=responses(409, 422))
-async def reload(body: ReloadRequest, manager: ModelManager = Depends(get_model_manager)) -> dict[str, Any]:
+@router.post(
+    "/reload",
+    response_model=ReadyResponse,
+    summary="Reload from the registry",
+    responses=responses(409, 422),
+    openapi_extra=request_body_doc(ReloadRequest, required=False),
+)
+async def reload(request: Request, manager: ModelManager = Depends(get_model_manager)) -> dict[str, Any]:
     """Pull, validate, warm and activate a version (same code path as the watcher and poller). 409 if refused; the
     current model keeps serving."""
+    body = await parse_json_body(request, ReloadRequest, empty_ok=True)
     await manager.reload("admin", version=body.version)
     return _status(manager)
 
 
-@router.post("/rollback", response_model=ReadyResponse, summary="Roll back", responses=responses(409, 422))
-async def rollback(body: VersionRequest, manager: ModelManager = Depends(get_model_manager)) -> dict[str, Any]:
+@router.post(
+    "/rollback",
+    response_model=ReadyResponse,
+    summary="Roll back",
+    responses=responses(409, 422),
+    openapi_extra=request_body_doc(VersionRequest, required=False),
+)
+async def rollback(request: Request, manager: ModelManager = Depends(get_model_manager)) -> dict[str, Any]:
     """Activate the previously active version (instant: it is still loaded), or `version`. Clears any A/B split."""
+    body = await parse_json_body(request, VersionRequest, empty_ok=True)
     await manager.rollback(body.version)
     return _status(manager)
 
 
-@router.post("/pin", response_model=ReadyResponse, summary="Pin or unpin a version", responses=responses(409, 422))
-async def pin(body: VersionRequest, manager: ModelManager = Depends(get_model_manager)) -> dict[str, Any]:
+@router.post(
+    "/pin",
+    response_model=ReadyResponse,
+    summary="Pin or unpin a version",
+    responses=responses(409, 422),
+    openapi_extra=request_body_doc(VersionRequest),
+)
+async def pin(request: Request, manager: ModelManager = Depends(get_model_manager)) -> dict[str, Any]:
     """Serve exactly `version` until unpinned (`{"version": null}`): watch and poll reloads are loaded but not
     activated. Clears any A/B split."""
+    body = await parse_json_body(request, VersionRequest)
     await manager.pin(body.version)
     return _status(manager)
 
@@ -149,8 +171,15 @@ async def get_ab(manager: ModelManager = Depends(get_model_manager)) -> ABRespon
     return ABResponse(weights=manager.ab_weights)
 
 
-@router.post("/ab", response_model=ABResponse, summary="Set the A/B split", responses=responses(409, 422))
-async def set_ab(body: ABRequest, manager: ModelManager = Depends(get_model_manager)) -> ABResponse:
+@router.post(
+    "/ab",
+    response_model=ABResponse,
+    summary="Set the A/B split",
+    responses=responses(409, 422),
+    openapi_extra=request_body_doc(ABRequest),
+)
+async def set_ab(request: Request, manager: ModelManager = Depends(get_model_manager)) -> ABResponse:
     """Split traffic by weight; missing versions are pulled, validated and warmed first. Requests are assigned by
     a hash of `X-Request-ID` (WebSocket: the session id), so the same id always gets the same version."""
+    body = await parse_json_body(request, ABRequest)
     return ABResponse(weights=await manager.set_ab(body.weights))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from voiceflow_inference.bodies import inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES, InputError, check_audio
 from voiceflow_inference.model_manager import ModelManager, get_model_manager
@@ -57,7 +58,7 @@ class InferResponse(BaseModel):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": InferRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": inline_schema(InferRequest)}},
         }
     },
 )

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voiceflow_inference import __version__
+from voiceflow_inference.bodies import inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES, InputError, check_audio
 from voiceflow_inference.model_loader import LoadedModel
@@ -234,7 +235,7 @@ _INFER_DOC: dict[str, Any] = {
         "description": "JSON, or (binary tensor extension) a JSON header of `Inference-Header-Content-Length` bytes "
         "followed by the raw little-endian tensor bytes.",
         "content": {
-            "application/json": {"schema": InferenceRequest.model_json_schema()},
+            "application/json": {"schema": inline_schema(InferenceRequest)},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }

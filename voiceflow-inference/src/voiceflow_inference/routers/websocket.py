@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketState
 
 from voiceflow_inference.inference import InputError
 from voiceflow_inference.sessions import SessionRejected, SessionTracker
-from voiceflow_inference.streaming.audio import AudioFormatError
+from voiceflow_inference.streaming.audio import TARGET_SAMPLE_RATE, AudioFormatError
 from voiceflow_inference.streaming.messages import (
     CLIENT_MESSAGE,
     CLOSE_CODES,
@@ -209,7 +209,7 @@ class StreamHandler:
                 model_version=self.session.model_version,
                 sample_rate=start.sample_rate,
                 encoding=start.encoding,
-                hop_s=self.session.hop_samples / 48_000,
+                hop_s=self.session.hop_samples / TARGET_SAMPLE_RATE,
                 window_s=WINDOW_S,
                 max_session_s=self.limits.max_session_s,
             )
@@ -326,7 +326,11 @@ class StreamHandler:
         if self.ws.client_state != WebSocketState.CONNECTED:
             raise _DisconnectedError
         try:
-            await self.ws.send_text(message.model_dump_json())
+            # A client that stops reading would block us forever (and hold a session slot): give up like idle.
+            await asyncio.wait_for(self.ws.send_text(message.model_dump_json()), timeout=self.limits.idle_timeout_s)
+        except TimeoutError as exc:
+            logger.warning("ws session %s: client stopped reading; dropping the connection", self.connection_id)
+            raise _DisconnectedError from exc
         except Exception as exc:  # the peer vanished mid-send
             raise _DisconnectedError from exc
 

@@ -226,7 +226,7 @@ class DiarizationSession:
                     start=round(window.start, 6),
                     end=round(window.end, 6),
                     speaker=None if decision.speaker is None else str(decision.speaker),
-                    probabilities=[float(x) for x in probs[i]] if i in probs else None,
+                    probabilities=[round(float(x), 6) for x in probs[i]] if i in probs else None,
                     model_version=self.model_version,
                     speech=speech[i],
                 )

@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def session_grace(grace_s: float) -> float:
+    """How long sessions may keep running: the grace period minus a margin (at most 1 s, 20 %) for closing them
+    and exiting, so that the process is gone within `grace_s` of the signal."""
+    return max(0.0, grace_s - min(1.0, 0.2 * grace_s))
+
+
 def _forward(sig: int, previous: Any, frame: FrameType | None) -> None:
     """Deliver `sig` to the handler that was installed before ours."""
     if callable(previous) and previous is not signal.default_int_handler:
@@ -40,7 +46,9 @@ def install_signal_drain(
     *,
     on_drain_start: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
-    """Drain `tracker` for up to `grace_s` seconds on the first SIGTERM/SIGINT, then pass the signal on.
+    """Drain `tracker` on the first SIGTERM/SIGINT, then pass the signal on; the process exits within `grace_s`.
+
+    Sessions get `session_grace(grace_s)` to finish on their own; the rest of the grace period covers closing them.
 
     Must be called from the event loop in the main thread (a no-op elsewhere, e.g. uvicorn in a test thread).
     `on_drain_start` runs when draining begins (e.g. mark the service unready). Returns a function that restores
@@ -55,7 +63,7 @@ def install_signal_drain(
 
     async def drain_then_forward(sig: int) -> None:
         try:
-            await tracker.drain(grace_s)
+            await tracker.drain(session_grace(grace_s))
         except Exception:
             logger.exception("draining streaming sessions failed")
         finally:
@@ -89,4 +97,4 @@ def install_signal_drain(
     return restore
 
 
-__all__ = ["HANDLED_SIGNALS", "install_signal_drain"]
+__all__ = ["HANDLED_SIGNALS", "install_signal_drain", "session_grace"]

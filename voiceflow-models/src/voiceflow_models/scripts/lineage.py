@@ -106,12 +106,15 @@ def training_facts(
     config: dict[str, Any] | None = None, checkpoint_info: dict[str, Any] | None = None
 ) -> TrainingFacts:
     """Merge the Hydra config and the checkpoint's `voiceflow` entry; the checkpoint wins where both speak."""
-    cfg = config or {}
     info = checkpoint_info or {}
+    cfg = config or (info.get("config") if isinstance(info.get("config"), dict) else None) or {}
     trained = info.get("training") or {}
     facts = TrainingFacts(config=cfg)
     data_name = _get(cfg, "data.name") or _short_target(_get(cfg, "data._target_"))
-    facts.dataset = str(info.get("dataset") or data_name or facts.dataset)
+    described = info.get("dataset")
+    if isinstance(described, dict | list):
+        described = json.dumps(described, sort_keys=True, default=str)
+    facts.dataset = str(described or data_name or facts.dataset)
     facts.epochs = int(trained.get("epochs") or _get(cfg, "trainer.max_epochs") or 0)
     facts.batch_size = max(1, int(trained.get("batch_size") or _get(cfg, "data.batch_size") or 1))
     facts.optimizer = str(trained.get("optimizer") or _short_target(_get(cfg, "model.optimizer._target_")) or "AdamW")
