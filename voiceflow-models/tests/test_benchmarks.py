@@ -60,7 +60,8 @@ def test_hardware_matrix_covers_every_provider(tiny_onnx, tmp_path):
 def test_accuracy_gives_numbers_for_model_and_baselines(tiny_onnx, heldout_conversations, fit_conversations):
     settings = accuracy.DiarizationSettings()
     doc = accuracy.evaluate(tiny_onnx.path, heldout_conversations, settings, fit_conversations=fit_conversations)
-    assert set(doc["systems"]) == {"model", "one-speaker", "mfcc-stats"}
+    assert set(doc["systems"]) == {"model", "model:embedding", "one-speaker", "mfcc-stats"}
+    assert doc["vector_output"] == "speaker_embeddings"
     for scores in doc["systems"].values():
         for key in ("der_collar_0", "der_collar_025", "precision", "recall"):
             assert 0.0 <= scores[key] <= 2.0
@@ -96,5 +97,5 @@ def test_accuracy_cli_writes_json(tiny_onnx, tmp_path):
     args = ["--model", str(tiny_onnx.path), "--conversations", "1", "--duration", "8", "--output", str(out)]
     assert accuracy.main([*args, "--no-baselines"]) == 0
     doc = json.loads(out.read_text())
-    assert list(doc["systems"]) == ["model"] and doc["test_set"]["conversations"] == 1
+    assert list(doc["systems"]) == ["model", "model:embedding"] and doc["test_set"]["conversations"] == 1
     assert accuracy.main(["--no-baselines"]) == 2

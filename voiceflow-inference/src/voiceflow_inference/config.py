@@ -124,6 +124,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a plain file name ending in .onnx, e.g. 'model.onnx'")
         return value
 
+    @field_validator("watch_dir", mode="before")
+    @classmethod
+    def _empty_watch_dir_is_none(cls, value: object) -> object:
+        # VOICEFLOW_WATCH_DIR="" disables the watcher (Path("") would silently mean the current directory).
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:

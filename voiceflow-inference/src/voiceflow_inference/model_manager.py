@@ -414,7 +414,7 @@ class ModelManager:
             raise ReloadError(_reason_of(exc), f"registry: {exc}") from exc
         except OSError as exc:
             raise ReloadError("registry_unavailable", f"registry unreachable: {exc}") from exc
-        return await self._in_thread(
+        loaded: LoadedModel = await self._in_thread(
             load_model,
             Path(pulled.path),
             self.settings,
@@ -425,6 +425,7 @@ class ModelManager:
             metadata=pulled.metadata,
             registry_report=pulled.report,
         )
+        return loaded
 
     def _pull(self, registry: Any, version: str) -> Any:
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -264,3 +264,23 @@ def test_idle_session_is_closed(server: dict[str, Any], monkeypatch: pytest.Monk
     assert [m["type"] for m in msgs] == ["started", "error", "window", "final"]  # the tail window is flushed
     assert msgs[1]["code"] == "idle_timeout" and code == 1008
     assert msgs[-1]["duration"] == pytest.approx(0.3)
+
+
+def test_ab_split_assigns_sessions_sticky(registry_two_versions: dict[str, Any], serve: Any, tmp_path: Path) -> None:
+    """With a 50/50 split a session id always gets the same version, and every message of a session names it."""
+    live = serve(registry_two_versions["url"], tmp_path, ab_weights={"1.0.0": 0.5, "1.1.0": 0.5})
+    url = live.url.replace("http", "ws") + "/ws/diarize"
+    speech = _encode(conversation(16000, seed=8).audio[:24000], "pcm_f32le")
+
+    def session(session_id: str) -> set[str]:
+        start = json.dumps({"type": "start", "sample_rate": 16000, "session_id": session_id})
+        msgs, code = asyncio.run(_exchange(url, start, speech, '{"type": "stop"}'))
+        assert code == 1000 and msgs[-1]["type"] == "final"
+        widths = {len(m["probabilities"]) for m in msgs if m["type"] == "window" and m["probabilities"]}
+        versions = {m["model_version"] for m in msgs if "model_version" in m}
+        assert len(versions) == 1 and widths == {2 if versions == {"1.0.0"} else 3}
+        return versions
+
+    first = [session(f"user-{i}") for i in range(10)]
+    assert [session(f"user-{i}") for i in range(10)] == first  # sticky
+    assert set().union(*first) == {"1.0.0", "1.1.0"}

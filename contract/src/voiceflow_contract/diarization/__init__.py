@@ -7,6 +7,7 @@ windows into speaker turns, ``to_rttm`` writes them.
 
 from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.online import OnlineClusterer, looks_like_probabilities, to_unit_vector
+from voiceflow_contract.diarization.pipeline import EmbedFn, diarize_audio
 from voiceflow_contract.diarization.rttm import parse_rttm, to_rttm
 from voiceflow_contract.diarization.segments import (
     Segment,
@@ -16,14 +17,16 @@ from voiceflow_contract.diarization.segments import (
     frame_audio,
     speaker_name,
 )
-from voiceflow_contract.diarization.vad import frame_energy_db, is_speech, speech_frames
+from voiceflow_contract.diarization.vad import frame_energy_db, is_speech, speech_frames, window_speech
 
 __all__ = [
     "DiarizationError",
+    "EmbedFn",
     "OnlineClusterer",
     "Segment",
     "StreamingDiarizer",
     "WindowDecision",
+    "diarize_audio",
     "diarize_windows",
     "frame_audio",
     "frame_energy_db",
@@ -34,4 +37,5 @@ __all__ = [
     "speech_frames",
     "to_rttm",
     "to_unit_vector",
+    "window_speech",
 ]

@@ -60,6 +60,7 @@ class _Window:
     speech: bool
     unit: FloatArray | None
     label: int  # online cluster index, -1 for non-speech
+    activity: npt.NDArray[np.bool_] | None = None  # frame-level speech mask from the window start, frame_s apart
 
 
 class StreamingDiarizer:
@@ -75,6 +76,9 @@ class StreamingDiarizer:
         min_cluster_windows: speakers with fewer windows are folded into the closest other speaker in ``finalize``.
         transform: how vectors map to the comparison space (see ``to_unit_vector``).
         refine_iterations: re-assignment passes of all windows to the final centroids in ``finalize``.
+        frame_s: frame period of the optional per-window ``activity`` masks given to ``push``.
+        min_silence_s: with activity masks, pauses at least this long split a turn (shorter ones are bridged).
+        min_speech_s: with activity masks, speech bursts shorter than this are ignored.
     """
 
     def __init__(
@@ -89,6 +93,9 @@ class StreamingDiarizer:
         min_cluster_windows: int = 3,
         transform: Transform = "auto",
         refine_iterations: int = 2,
+        frame_s: float = 0.02,
+        min_silence_s: float = 0.3,
+        min_speech_s: float = 0.1,
     ) -> None:
         if window_s <= 0:
             raise DiarizationError(f"window_s: must be positive, got {window_s}")
@@ -102,6 +109,14 @@ class StreamingDiarizer:
             raise DiarizationError(f"min_cluster_windows: must be >= 1, got {min_cluster_windows}")
         if refine_iterations < 0:
             raise DiarizationError(f"refine_iterations: must be >= 0, got {refine_iterations}")
+        if frame_s <= 0 or min_silence_s < 0 or min_speech_s < 0:
+            raise DiarizationError(
+                f"frame_s/min_silence_s/min_speech_s: need frame_s > 0 and the others >= 0, got "
+                f"{frame_s}, {min_silence_s}, {min_speech_s}"
+            )
+        self.frame_s = float(frame_s)
+        self.min_silence_s = float(min_silence_s)
+        self.min_speech_s = float(min_speech_s)
         self.window_s = float(window_s)
         self.hop_s = float(hop_s)
         self.min_segment_s = float(min_segment_s)
@@ -121,10 +136,21 @@ class StreamingDiarizer:
         """Windows pushed so far."""
         return len(self._windows)
 
-    def push(self, start_s: float, end_s: float, vector: npt.ArrayLike | None, speech: bool = True) -> WindowDecision:
+    def push(
+        self,
+        start_s: float,
+        end_s: float,
+        vector: npt.ArrayLike | None,
+        speech: bool = True,
+        *,
+        activity: npt.ArrayLike | None = None,
+    ) -> WindowDecision:
         """Add the next window (in time order) and return the online decision for it.
 
         ``vector`` may be None for non-speech windows (the model need not run on silence); a speech window needs one.
+        ``activity`` (optional) is the window's frame-level speech mask (``speech_frames(window, sr)``: one bool per
+        ``frame_s`` from ``start_s``); with it, ``finalize`` trims turns to where speech actually is, which removes
+        the pauses a 1 s window cannot resolve.
         """
         start, end = float(start_s), float(end_s)
         if not (np.isfinite(start) and np.isfinite(end)) or start < 0:
@@ -140,14 +166,19 @@ class StreamingDiarizer:
             )
         if speech and vector is None:
             raise DiarizationError("vector: a speech window needs the model's vector (got None)")
+        mask = None
+        if activity is not None:
+            mask = np.asarray(activity, dtype=bool).reshape(-1)
+            if mask.size == 0:
+                raise DiarizationError("activity: is empty (expected one bool per frame_s of the window)")
         if not speech:
-            self._windows.append(_Window(start, end, False, None, -1))
+            self._windows.append(_Window(start, end, False, None, -1, mask))
             return WindowDecision(start, end, None)
         unit = self.clusterer.prepare(np.asarray(vector, dtype=np.float64))
         sims = self.clusterer.similarities(unit)
         label = self.clusterer.assign_unit(unit)
         similarity = float(sims[label]) if label < sims.size else (float(sims.max()) if sims.size else None)
-        self._windows.append(_Window(start, end, True, unit, label))
+        self._windows.append(_Window(start, end, True, unit, label, mask))
         return WindowDecision(start, end, speaker_name(label), similarity)
 
     # --- finalize -------------------------------------------------------------------------------------------------
@@ -201,11 +232,12 @@ class StreamingDiarizer:
                 out[i] = best
         return out
 
-    def _regions(self, labels: npt.NDArray[np.int64]) -> list[tuple[float, float, int]]:
-        regions: list[tuple[float, float, int]] = []
+    def _owned_spans(self) -> list[tuple[float, float, int]]:
+        """(lo, hi, window index): each window owns the span between the midpoints to its neighbours' centres,
+        within its own extent."""
+        spans: list[tuple[float, float, int]] = []
         n = len(self._windows)
         for i, w in enumerate(self._windows):
-            # Each window owns the span between the midpoints to its neighbours' centres, within its own extent.
             centre = 0.5 * (w.start + w.end)
             lo, hi = w.start, w.end
             if i > 0:
@@ -215,8 +247,51 @@ class StreamingDiarizer:
                 nxt = self._windows[i + 1]
                 hi = min(hi, 0.5 * (centre + 0.5 * (nxt.start + nxt.end)))
             if hi - lo > _TIME_EPS:
-                regions.append((lo, hi, int(labels[i])))
-        return regions
+                spans.append((lo, hi, i))
+        return spans
+
+    def _regions(self, labels: npt.NDArray[np.int64]) -> list[tuple[float, float, int]]:
+        return [(lo, hi, int(labels[i])) for lo, hi, i in self._owned_spans()]
+
+    def _speech_spans(self) -> list[tuple[float, float]] | None:
+        """Speech spans from the windows' activity masks (each window's mask used over the region it owns), pauses
+        shorter than ``min_silence_s`` bridged, bursts shorter than ``min_speech_s`` dropped; None without masks."""
+        if not any(w.activity is not None for w in self._windows):
+            return None
+        spans: list[tuple[float, float]] = []
+        for lo, hi, index in self._owned_spans():
+            w = self._windows[index]
+            if w.activity is None:
+                if w.speech:
+                    spans.append((lo, hi))
+                continue
+            times = w.start + np.arange(w.activity.size + 1) * self.frame_s
+            for k in np.flatnonzero(w.activity):
+                a, b = max(lo, float(times[k])), min(hi, float(times[k + 1]))
+                if b > a:
+                    spans.append((a, b))
+        merged: list[tuple[float, float]] = []
+        for a, b in sorted(spans):
+            if merged and a - merged[-1][1] < self.min_silence_s:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return [(a, b) for a, b in merged if b - a >= self.min_speech_s]
+
+    def _trim_to_activity(self, regions: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+        spans = self._speech_spans()
+        if spans is None:
+            return regions
+        out: list[tuple[float, float, int]] = []
+        for start, end, label in regions:
+            if label < 0:
+                continue
+            for a, b in spans:
+                lo, hi = max(start, a), min(end, b)
+                if hi - lo > _TIME_EPS:
+                    out.append((lo, hi, label))
+        # A speech span cut by a speaker change keeps both parts; drop only slivers.
+        return [r for r in out if r[1] - r[0] >= min(self.min_speech_s, self.min_segment_s)]
 
     def finalize(self) -> list[Segment]:
         """Speaker turns for everything pushed so far, sorted by start; speakers named spk0, spk1... by appearance.
@@ -228,6 +303,7 @@ class StreamingDiarizer:
         labels = self._smoothed(self._refined_labels())
         merged = _merge_regions(self._regions(labels))
         merged = _absorb_short(merged, self.min_segment_s)
+        merged = self._trim_to_activity(merged)
         names: dict[int, str] = {}
         segments: list[Segment] = []
         for start, end, label in merged:
@@ -293,12 +369,14 @@ def diarize_windows(
     hop_s: float = 0.5,
     *,
     ends: Sequence[float] | npt.ArrayLike | None = None,
+    activities: Sequence[npt.ArrayLike | None] | None = None,
     **options: object,
 ) -> list[Segment]:
     """Run :class:`StreamingDiarizer` offline over all windows and return its final turns.
 
     ``vectors`` is one vector per window (a [N, D] array or a list, None allowed for non-speech); ``speech_flags``
-    defaults to all True; ``ends`` defaults to ``start + window_s``. ``options`` go to ``StreamingDiarizer``.
+    defaults to all True; ``ends`` defaults to ``start + window_s``; ``activities`` are optional frame-level speech
+    masks per window (see ``StreamingDiarizer.push``). ``options`` go to ``StreamingDiarizer``.
     """
     start_list = [float(s) for s in np.asarray(starts, dtype=np.float64).reshape(-1)]
     vector_list: list[npt.ArrayLike | None] = list(vectors)
@@ -316,9 +394,14 @@ def diarize_windows(
     )
     if len(end_list) != len(start_list):
         raise DiarizationError(f"ends: expected {len(start_list)} (one per start), got {len(end_list)}")
+    activity_list: list[npt.ArrayLike | None] = [None] * len(start_list)
+    if activities is not None:
+        activity_list = list(activities)
+        if len(activity_list) != len(start_list):
+            raise DiarizationError(f"activities: expected {len(start_list)} (one per start), got {len(activity_list)}")
     diarizer = StreamingDiarizer(window_s, hop_s, **options)  # type: ignore[arg-type]
-    for start, end, vector, speech in zip(start_list, end_list, vector_list, flags, strict=True):
-        diarizer.push(start, end, vector, speech and vector is not None)
+    for start, end, vector, speech, act in zip(start_list, end_list, vector_list, flags, activity_list, strict=True):
+        diarizer.push(start, end, vector, speech and vector is not None, activity=act)
     return diarizer.finalize()
 
 

@@ -98,9 +98,30 @@ def is_speech(
     ``threshold_db`` dBFS (after DC removal) and not spectrally flat. Robust to a DC offset, accepts quiet speech
     down to the threshold, rejects digital silence, low noise and steady broadband noise.
     """
+    speech, _ = window_speech(
+        window,
+        sample_rate,
+        threshold_db,
+        frame_s=frame_s,
+        min_speech_fraction=min_speech_fraction,
+        max_flatness=max_flatness,
+    )
+    return speech
+
+
+def window_speech(
+    window: npt.ArrayLike,
+    sample_rate: int,
+    threshold_db: float = -40.0,
+    *,
+    frame_s: float = 0.02,
+    min_speech_fraction: float = 0.1,
+    max_flatness: float = 0.35,
+) -> tuple[bool, npt.NDArray[np.bool_]]:
+    """``(is_speech(...), speech_frames(...))`` of one window, computed once: the gate and the activity mask that
+    ``StreamingDiarizer.push`` takes."""
     if not 0.0 <= min_speech_fraction <= 1.0:
         raise DiarizationError(f"min_speech_fraction: must be within [0, 1], got {min_speech_fraction}")
     mask = speech_frames(window, sample_rate, threshold_db, frame_s=frame_s, max_flatness=max_flatness)
-    if mask.size == 0:
-        return False
-    return bool(mask.mean() >= min_speech_fraction and mask.any())
+    speech = bool(mask.size and mask.any() and mask.mean() >= min_speech_fraction)
+    return speech, mask

@@ -5,7 +5,8 @@ windows the VAD (voiceflow_contract.diarization.is_speech) rejects get no vector
 and voiceflow_contract.diarization.diarize_windows clusters them online into turns, which
 voiceflow_models.training.metrics scores. Systems differ only in the vector:
 
-* the ONNX model: its `embedding` output (or `speaker_embeddings`, the softmax);
+* the ONNX model ("model"): its `speaker_embeddings` (the softmax, the v1 contract's output, as training's DER) or
+  `embedding`; when the model has both, the other one is scored too as "model:<output>";
 * baseline "one-speaker": the same vector for every window, i.e. everything is one speaker;
 * baseline "mfcc-stats": mean and standard deviation of 19 MFCCs (c0, the energy, dropped) over the window.
 """
@@ -51,7 +52,9 @@ class DiarizationSettings:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def onnx_vectors(model_path: str | Path, output: str = "embedding", threads: int = 1, batch: int = 16) -> VectorFn:
+def onnx_vectors(
+    model_path: str | Path, output: str = "speaker_embeddings", threads: int = 1, batch: int = 16
+) -> VectorFn:
     """Window vectors from an ONNX model's `output` (falls back to speaker_embeddings if `output` is absent)."""
     from voiceflow_models.benchmarks.latency import make_session
 
@@ -68,6 +71,12 @@ def onnx_vectors(model_path: str | Path, output: str = "embedding", threads: int
         return np.concatenate(outs) if outs else np.zeros((0, 1), dtype=np.float32)
 
     return vectors
+
+
+def _output_names(model_path: str | Path) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(str(model_path), load_external_data=False).graph.output]
 
 
 def one_speaker_vectors(windows: np.ndarray) -> np.ndarray:
@@ -144,6 +153,44 @@ def diarize(conversation: ConversationLike, vector_fn: VectorFn, settings: Diari
     )
 
 
+def oracle_vectors(conversation: ConversationLike, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Diagnostic: one-hot of the reference speaker talking most within each window (a perfect speaker embedding)."""
+    speakers = sorted({seg.speaker for seg in conversation.segments})
+    vectors = np.zeros((len(starts), max(2, len(speakers))), dtype=np.float32)
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        talk = [
+            sum(max(0.0, min(end, s.end) - max(start, s.start)) for s in conversation.segments if s.speaker == spk)
+            for spk in speakers
+        ]
+        vectors[i, int(np.argmax(talk)) if talk else 0] = 1.0
+    return vectors
+
+
+def evaluate_oracle(conversations: Sequence[ConversationLike], settings: DiarizationSettings) -> dict[str, float]:
+    """The segmentation floor: DER when every window's vector names its true majority speaker. What remains is the
+    cost of the VAD, 1 s windows at the hop, smoothing and turn building, which no better model can remove."""
+    per_file = []
+    for conv in conversations:
+        starts, ends, windows = frame_audio(conv.audio, conv.sample_rate, 1.0, settings.hop_s)
+        speech = np.array([is_speech(w, conv.sample_rate, settings.vad_threshold_db) for w in windows], dtype=bool)
+        vectors = oracle_vectors(conv, starts, ends)
+        hypothesis = diarize_windows(
+            starts,
+            [v if s else None for v, s in zip(vectors, speech, strict=True)],
+            speech,
+            1.0,
+            settings.hop_s,
+            ends=ends,
+            threshold=settings.threshold,
+            max_speakers=settings.max_speakers,
+            **settings.options,
+        )
+        per_file.append(
+            score_diarization(list(conv.segments), hypothesis, uem=(0.0, len(conv.audio) / conv.sample_rate))
+        )
+    return aggregate_scores(per_file)
+
+
 def one_speaker_theory_der(conversations: Sequence[ConversationLike]) -> float:
     """DER (collar 0) of a perfect-VAD single-speaker hypothesis: 1 - dominant speaker's time / total speech.
 
@@ -186,7 +233,8 @@ def evaluate(
     conversations: Sequence[ConversationLike],
     settings: DiarizationSettings | None = None,
     *,
-    output: str = "embedding",
+    output: str = "speaker_embeddings",
+    both_outputs: bool = True,
     baselines: bool = True,
     fit_conversations: Sequence[ConversationLike] | None = None,
     progress: Progress | None = None,
@@ -199,6 +247,9 @@ def evaluate(
     systems: dict[str, VectorFn] = {}
     if model_path is not None:
         systems["model"] = onnx_vectors(model_path, output)
+        other = "embedding" if output == "speaker_embeddings" else "speaker_embeddings"
+        if both_outputs and other in _output_names(model_path):
+            systems[f"model:{other}"] = onnx_vectors(model_path, other)
     if baselines:
         systems["one-speaker"] = one_speaker_vectors
         fit_set = fit_conversations or validation_conversations(2, 30.0, seed=settings.baseline_fit_seed)
@@ -279,9 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-speakers", type=int, help="cap on speakers per conversation (default: none)")
     parser.add_argument(
         "--vector",
-        choices=["embedding", "speaker_embeddings"],
-        default="embedding",
-        help="model output clustered (default embedding; softmax if the model has none)",
+        choices=["speaker_embeddings", "embedding"],
+        default="speaker_embeddings",
+        help="model output the headline 'model' row clusters (default speaker_embeddings, the softmax)",
     )
     parser.add_argument("--no-baselines", action="store_true", help="skip the one-speaker and MFCC baselines")
     args = parser.parse_args(argv)

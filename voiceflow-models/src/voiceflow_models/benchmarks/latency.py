@@ -258,8 +258,8 @@ def results_table(results: Sequence[LatencyResult], title: str = "Latency") -> T
         table.add_column(col, justify="right" if col not in ("engine", "provider") else "left")
     for r in results:
         table.add_row(
-            r.engine,
-            r.provider,
+            r.engine.replace("onnxruntime", "ort"),
+            r.provider.replace("ExecutionProvider", ""),
             str(r.threads),
             str(r.batch_size),
             f"{r.p50_ms:.3f}",
