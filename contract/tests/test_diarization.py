@@ -124,10 +124,14 @@ def test_short_segments_are_absorbed():
     starts = np.arange(0, 20, 0.5)
     vecs = [a + rng.normal(0, 0.3, 16) for _ in starts]
     vecs[15] = b  # one odd window
-    segs = diarize_windows(starts, vecs, None, threshold=0.5, smoothing=1, min_cluster_windows=1)
+    segs = diarize_windows(
+        starts, vecs, None, threshold=0.5, smoothing=1, min_cluster_windows=1, min_cluster_fraction=0
+    )
     # The one-window speaker would give a 0.5 s turn; min_segment_s=0.5 keeps it, 0.6 absorbs it.
     assert len({s.speaker for s in segs}) == 2
-    segs = diarize_windows(starts, vecs, None, threshold=0.5, smoothing=1, min_cluster_windows=1, min_segment_s=0.6)
+    segs = diarize_windows(
+        starts, vecs, None, threshold=0.5, smoothing=1, min_cluster_windows=1, min_cluster_fraction=0, min_segment_s=0.6
+    )
     assert [(s.start, s.end, s.speaker) for s in segs] == [(0.0, 20.5, "spk0")]
 
 

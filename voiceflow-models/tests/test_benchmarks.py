@@ -99,3 +99,35 @@ def test_accuracy_cli_writes_json(tiny_onnx, tmp_path):
     doc = json.loads(out.read_text())
     assert list(doc["systems"]) == ["model", "model:embedding"] and doc["test_set"]["conversations"] == 1
     assert accuracy.main(["--no-baselines"]) == 2
+
+
+def test_oracle_segmentation_floor_isolates_the_speaker_error(heldout_conversations):
+    floor = accuracy.evaluate_oracle(heldout_conversations, accuracy.DiarizationSettings())
+    assert floor["speaker_accuracy"] > 0.97  # perfect vectors: what remains is VAD/window/turn error
+    assert floor["der_collar_025"] <= floor["der_collar_0"]
+
+
+def test_performance_markdown_states_targets_machine_and_command():
+    from voiceflow_models.benchmarks import performance_table
+
+    row = {"engine": "onnxruntime", "p50_ms": 1.7, "p99_ms": 2.5}
+    scores = {"der_collar_0": 0.3, "der_collar_025": 0.12, "precision": 0.8, "recall": 1.0, "speakers_found_mean": 2.0}
+    m = {
+        "params": 2_236_776,
+        "size_bytes": 10_213_411,
+        "parity_max_abs_diff": 2.6e-7,
+        "latency": [{**row, "threads": 1}, {**row, "threads": 2, "p99_ms": 5.0}],
+        "accuracy": {
+            "systems": {"model": scores, "one-speaker": scores, "mfcc-stats": scores},
+            "test_set": {"conversations": 8, "seconds": 480.0},
+            "settings": {"threshold": 0.5},
+            "one_speaker_theory_der_collar_0": 0.4,
+            "oracle_segmentation_floor": {"der_collar_0": 0.35, "der_collar_025": 0.11},
+        },
+        "host": {"cpu": "Xeon", "cpu_count": "2", "loadavg_1m": "1.0", "onnxruntime": "1.32.0"},
+        "date": "2026-11-26 10:00 UTC",
+    }
+    text = performance_table.markdown(m, "python -m voiceflow_models.benchmarks.performance_table --checkpoint x")
+    assert "2,236,776" in text and "1.70 / 2.50 ms" in text and "1.70 / 5.00 ms" in text
+    assert "p99 < 4.48 ms: best 2.50 ms -> **met**" in text
+    assert "missed by 2.0 points" in text and "Xeon" in text and "--checkpoint x" in text

@@ -1,4 +1,4 @@
-"""Hydra configs: every group option composes, and its objects instantiate (data, model, callbacks, loggers, trainer)."""
+"""Hydra configs: every group option composes and its objects instantiate (data, model, callbacks, logger, trainer)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,12 @@ def test_default_train_config(tmp_path):
 
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
-    cfg = compose_config([f"experiment={experiment}", "model.net.size=tiny"] if "sophisticated" in experiment
-                         else [f"experiment={experiment}"], tmp_path)
+    cfg = compose_config(
+        [f"experiment={experiment}", "model.net.size=tiny"]
+        if "sophisticated" in experiment
+        else [f"experiment={experiment}"],
+        tmp_path,
+    )
     OmegaConf.to_container(cfg, resolve=True)
     datamodule = instantiate(cfg.data)
     assert isinstance(datamodule, L.LightningDataModule)
@@ -112,7 +116,9 @@ def test_hparams_search_composes_with_optuna_sweeper(name, tmp_path):
     assert "model.optimizer.lr" in cfg.hydra.sweeper.params
 
 
-@pytest.mark.parametrize("overrides", [["logger=none"], ["callbacks=none"], ["augmentation=none"], ["augmentation=strong"]])
+@pytest.mark.parametrize(
+    "overrides", [["logger=none"], ["callbacks=none"], ["augmentation=none"], ["augmentation=strong"]]
+)
 def test_optional_groups(overrides, tmp_path):
     cfg = compose_config(overrides, tmp_path)
     model = instantiate(cfg.model)

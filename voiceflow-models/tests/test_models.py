@@ -177,3 +177,34 @@ def test_sophisticated_tiny_exports_with_dynamo(tmp_path):
     probs, emb = session.run(None, {"audio": audio.numpy()})
     assert probs.shape == (3, 4) and emb.shape == (3, 16)
     np.testing.assert_allclose(probs, ref_probs.numpy(), atol=1e-5)
+
+
+def test_lit_module_rejects_bad_batches_and_margin_loss_runs():
+    from functools import partial
+
+    from voiceflow_models.models.lit_module import AAMSoftmaxHead, DiarizationLitModule
+
+    torch.manual_seed(0)
+    net = Sophisticated(num_speakers=3, embedding_dim=16, size="tiny")
+    module = DiarizationLitModule(net=net, optimizer=partial(torch.optim.AdamW, lr=1e-3), aam_margin=0.2)
+    audio = torch.randn(2, 48000) * 0.1
+    loss, preds, _ = module.model_step((audio, torch.tensor([0, 2])), train=True)
+    assert loss.ndim == 0 and torch.isfinite(loss) and preds.shape == (2,)
+    loss.backward()
+    assert net.encoder.encoder.transformer.layers[0].attention.k_proj.weight.grad is not None
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        module.model_step((audio, torch.tensor([0, 3])))
+    with pytest.raises(ValueError, match="a batch must be"):
+        module.model_step(audio)
+    with pytest.raises(ValueError, match="eval_vector"):
+        DiarizationLitModule(net=net, optimizer=torch.optim.AdamW, eval_vector="logits")
+    with pytest.raises(ValueError, match="aam margin"):
+        AAMSoftmaxHead(margin=2.0)
+    # The margin lowers the target logit: cos(theta + m) < cos(theta).
+    head = AAMSoftmaxHead(margin=0.3, scale=1.0)
+    emb, weight = torch.tensor([[1.0, 0.2]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    plain = torch.nn.functional.linear(
+        torch.nn.functional.normalize(emb), torch.nn.functional.normalize(weight)
+    )
+    margin = head(emb, weight, torch.tensor([0]))
+    assert margin[0, 0] < plain[0, 0] and torch.isclose(margin[0, 1], plain[0, 1])

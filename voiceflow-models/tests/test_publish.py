@@ -72,13 +72,23 @@ def test_publish_refuses_a_model_that_fails_the_contract(tmp_path, registry_url,
     assert not (_root(registry_url) / "bad-model").exists()
 
 
-def test_publish_names_missing_inputs(fast_onnx, registry_url, release_inputs, capsys):
+def test_publish_needs_a_benchmark_and_measures_a_missing_accuracy(fast_onnx, registry_url, release_inputs, capsys):
     base = ["--model", str(fast_onnx.path), "--registry", registry_url, "--auto", "--no-latency-check"]
     assert publish_model.main(base) == 1
     assert "--benchmark" in " ".join(capsys.readouterr().err.split())
-    assert publish_model.main([*base, "--benchmark", str(release_inputs["benchmark"])]) == 1
-    assert "--accuracy" in " ".join(capsys.readouterr().err.split())
     assert not (_root(registry_url) / "fast-cnn").exists()
+    # The seed's command has no accuracy JSON: DER is then measured on held-out conversations before publishing.
+    extra = [
+        "--benchmark",
+        str(release_inputs["benchmark"]),
+        "--accuracy-conversations",
+        "1",
+        "--accuracy-duration",
+        "6",
+    ]
+    assert publish_model.main([*base, *extra]) == 0
+    meta = ModelMetadata.read(_root(registry_url) / "fast-cnn" / "v1.0.0" / "metadata.json")
+    assert 0.0 <= meta.accuracy.der_test_set <= 2.0
     with pytest.raises(SystemExit):
         publish_model.main(["--model", str(fast_onnx.path)])  # neither --version nor --auto
 

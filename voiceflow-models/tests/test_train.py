@@ -58,7 +58,7 @@ def test_train_checkpoint_resume_eval_and_load_network(tmp_path):
     assert last.is_file()
     assert objects["trainer"].current_epoch == 1
     # Conversations of unseen voices were diarized and scored.
-    assert 0.0 <= float(metrics["test/der"]) and 0.0 <= float(metrics["test/der_collar_025"])
+    assert float(metrics["test/der"]) >= 0.0 and float(metrics["test/der_collar_025"]) >= 0.0
     assert metric_value(metrics, "val/acc_best") is not None
 
     # The published copy rebuilds as a bare, eval-mode network without Hydra.
@@ -76,8 +76,8 @@ def test_train_checkpoint_resume_eval_and_load_network(tmp_path):
 
     # eval.py on the best checkpoint reproduces test/acc.
     eval_cfg = compose_config(
-        [o for o in TINY if not o.startswith("model.")] + [f"ckpt_path={objects['best_checkpoint']}",
-                                                          "test_conversations=false"],
+        [o for o in TINY if not o.startswith("model.")]
+        + [f"ckpt_path={objects['best_checkpoint']}", "test_conversations=false"],
         tmp_path / "eval",
         config_name="eval",
     )

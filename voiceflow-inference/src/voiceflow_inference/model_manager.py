@@ -603,7 +603,7 @@ class ModelManager:
             registry = self._get_registry()
             remote = str(await self._in_thread(registry.resolve, self.name, self.settings.model_ref))
         except (ReloadError, RegistryError, OSError) as exc:
-            self._degraded["registry"] = f"registry unreachable while polling: {exc}"
+            self._degraded["registry"] = f"registry poll failed (still serving the loaded model): {exc}"
             logger.warning("%s", self._degraded["registry"])
             return
         self._degraded.pop("registry", None)

@@ -139,6 +139,12 @@ def test_registry_promote_is_picked_up_by_the_poller_under_load(
         # The pointer moves back: the poller follows (a registry-side rollback).
         registry["registry"].rollback("fast-cnn", "latest")
         assert waiter(lambda: _ready(client)["version"] == "1.0.0", timeout=30)
+        # The registry vanishes while polling: degraded, still serving; back again: healthy.
+        registry["root"].rename(tmp_path / "registry-away")
+        assert waiter(lambda: any("registry poll failed" in r for r in _ready(client)["reasons"]), timeout=30)
+        assert client.post("/infer", json={"audio": audio(1).tolist()}).json()["version"] == "1.0.0"
+        (tmp_path / "registry-away").rename(registry["root"])
+        assert waiter(lambda: _ready(client)["reasons"] == [], timeout=30)
 
 
 def _failures(client: httpx.Client, metric, trigger: str) -> float:

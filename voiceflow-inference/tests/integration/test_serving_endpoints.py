@@ -291,3 +291,29 @@ def test_openapi_documents_every_endpoint(client: httpx.Client) -> None:
     assert "audio" in infer_op["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"200", "400", "413", "503"} <= set(infer_op["responses"])
     assert "ErrorResponse" in spec["components"]["schemas"]
+
+
+ODD_NAMES = ["..%2F..%2Fetc%2Fpasswd", "%E2%80%AEfast-cnn", "fast-cnn%00", "FAST-CNN", "%F0%9F%92%A9", "a" * 200]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_odd_model_names_and_versions_get_json_4xx(client: httpx.Client, audio, oip_body, name: str) -> None:
+    body, headers = oip_body(audio(1))
+    requests = [
+        ("GET", f"/v2/models/{name}", None, {}),
+        ("GET", f"/v2/models/{name}/ready", None, {}),
+        ("GET", f"/v2/models/fast-cnn/versions/{name}", None, {}),
+        ("GET", f"/v2/models/fast-cnn/versions/{name}/ready", None, {}),
+        ("POST", f"/v2/models/{name}/infer", body, headers),
+        ("POST", f"/v2/models/fast-cnn/versions/{name}/infer", body, headers),
+    ]
+    for method, path, content, hdrs in requests:
+        resp = client.request(method, path, content=content, headers=hdrs)
+        assert 400 <= resp.status_code < 500, (path, resp.status_code)
+        assert "error" in resp.json(), path
+    for endpoint in ("/admin/pin", "/admin/rollback", "/admin/reload"):
+        resp = client.post(
+            endpoint, json={"version": name.replace("%", "\u202e")}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert resp.status_code == 422 and "version" in resp.json()["error"], (endpoint, resp.text)
+    assert client.get("/ready").json()["version"] == "1.1.0"

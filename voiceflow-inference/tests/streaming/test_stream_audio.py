@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.signal import resample_poly
 from ws_helpers import conversation, der
 
@@ -83,6 +86,27 @@ def test_chunked_resampling_equals_whole_signal(rate: int) -> None:
     got = np.concatenate(out)
     assert got.size == whole.size == -(-x.size * 48000 // rate)
     np.testing.assert_allclose(got, whole, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rate=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 192000]),
+    encoding=st.sampled_from(list(Encoding)),
+    cuts=st.lists(st.integers(min_value=0, max_value=40000), max_size=12),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_any_framing_gives_the_same_48k_stream(rate: int, encoding: Encoding, cuts: list[int], seed: int) -> None:
+    """Property: however the byte stream is cut into frames, decode + resample yields the whole-signal result."""
+    x = (np.random.default_rng(seed).standard_normal(rate // 4 + 3) * 0.2).astype(np.float32)
+    data = x.astype("<f4").tobytes() if encoding is Encoding.PCM_F32LE else (x * 32767).astype("<i2").tobytes()
+    bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    decoder, resampler = FrameDecoder(encoding), StreamResampler(rate)
+    out = [resampler.push(decoder.decode(data[a:b])) for a, b in itertools.pairwise(bounds)]
+    out.append(resampler.flush())
+    whole_in = FrameDecoder(encoding).decode(data)
+    g = np.gcd(rate, 48000)
+    expected = resample_poly(whole_in.astype(np.float64), 48000 // g, rate // g) if rate != 48000 else whole_in
+    np.testing.assert_allclose(np.concatenate(out), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("rate", [7999, 192001])

@@ -249,18 +249,15 @@ def test_metrics_show_websocket_series(server: dict[str, Any]) -> None:
     assert value("voiceflow_inference_latency_seconds_count", 'endpoint="websocket"') >= 1
 
 
-def test_idle_session_is_closed(server: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from voiceflow_inference.routers import websocket as ws_router
-
-    monkeypatch.setattr(ws_router, "IDLE_TIMEOUT_S", 0.5)
-
-    async def scenario() -> tuple[list[dict[str, Any]], int]:
-        async with websockets.connect(server["ws"]) as ws:
+def test_idle_session_is_closed(tmp_path: Path, band_model_path: Path) -> None:
+    async def scenario(url: str) -> tuple[list[dict[str, Any]], int]:
+        async with websockets.connect(url) as ws:
             await ws.send(START)
             await ws.send(F32)
             return await _collect(ws), int(ws.close_code or 0)
 
-    msgs, code = asyncio.run(scenario())
+    with serve_in_thread(ws_app(tmp_path, band_model_path, ws_idle_timeout_s=0.5)) as base:
+        msgs, code = asyncio.run(scenario(base.replace("http", "ws") + "/ws/diarize"))
     assert [m["type"] for m in msgs] == ["started", "error", "window", "final"]  # the tail window is flushed
     assert msgs[1]["code"] == "idle_timeout" and code == 1008
     assert msgs[-1]["duration"] == pytest.approx(0.3)

@@ -22,6 +22,9 @@ from voiceflow_contract.diarization.online import OnlineClusterer, Transform
 FloatArray = npt.NDArray[np.float64]
 
 _TIME_EPS = 1e-6
+#: Cosine similarity below which a window opens a new speaker. Deliberately high: over-splitting is undone in
+#: ``finalize`` (cohesion merge), a missed speaker is not.
+DEFAULT_THRESHOLD = 0.8
 
 
 @dataclass(frozen=True, order=True)
@@ -74,8 +77,13 @@ class StreamingDiarizer:
         min_segment_s: turns shorter than this are merged into a neighbour or dropped.
         smoothing: width (in windows, odd) of the mode filter applied to speech labels in ``finalize``; 1 disables it.
         min_cluster_windows: speakers with fewer windows are folded into the closest other speaker in ``finalize``.
+        min_cluster_fraction: likewise for speakers with less than this fraction of the session's speech windows.
         transform: how vectors map to the comparison space (see ``to_unit_vector``).
         refine_iterations: re-assignment passes of all windows to the final centroids in ``finalize``.
+        session_centering: once two or more speakers exist, ``finalize`` re-assigns windows in a space where the
+            session's mean vector is removed.
+        merge_margin: ``finalize`` merges two speakers when their centroids' similarity is at least the mean
+            similarity of either speaker's windows to its own centroid minus this margin.
         frame_s: frame period of the optional per-window ``activity`` masks given to ``push``.
         min_silence_s: with activity masks, pauses at least this long split a turn (shorter ones are bridged).
         min_speech_s: with activity masks, speech bursts shorter than this are ignored.
@@ -85,14 +93,17 @@ class StreamingDiarizer:
         self,
         window_s: float = 1.0,
         hop_s: float = 0.5,
-        threshold: float = 0.5,
+        threshold: float = DEFAULT_THRESHOLD,
         max_speakers: int | None = None,
         min_segment_s: float = 0.5,
         *,
         smoothing: int = 3,
         min_cluster_windows: int = 3,
+        min_cluster_fraction: float = 0.05,
         transform: Transform = "auto",
         refine_iterations: int = 2,
+        merge_margin: float = 0.0,
+        session_centering: bool = True,
         frame_s: float = 0.02,
         min_silence_s: float = 0.3,
         min_speech_s: float = 0.1,
@@ -114,6 +125,8 @@ class StreamingDiarizer:
                 f"frame_s/min_silence_s/min_speech_s: need frame_s > 0 and the others >= 0, got "
                 f"{frame_s}, {min_silence_s}, {min_speech_s}"
             )
+        self.merge_margin = float(merge_margin)
+        self.session_centering = session_centering
         self.frame_s = float(frame_s)
         self.min_silence_s = float(min_silence_s)
         self.min_speech_s = float(min_speech_s)
@@ -122,6 +135,9 @@ class StreamingDiarizer:
         self.min_segment_s = float(min_segment_s)
         self.smoothing = smoothing
         self.min_cluster_windows = min_cluster_windows
+        if not 0.0 <= min_cluster_fraction < 1.0:
+            raise DiarizationError(f"min_cluster_fraction: must be within [0, 1), got {min_cluster_fraction}")
+        self.min_cluster_fraction = float(min_cluster_fraction)
         self.refine_iterations = refine_iterations
         self.clusterer = OnlineClusterer(threshold=threshold, max_speakers=max_speakers, transform=transform)
         self._windows: list[_Window] = []
@@ -193,29 +209,22 @@ class StreamingDiarizer:
         centroids = _centroids(units, current)
         # Fold away speakers with too few windows (usually windows straddling a turn change), if others exist.
         counts = {k: int(np.sum(current == k)) for k in centroids}
-        keep = [k for k, n in counts.items() if n >= self.min_cluster_windows]
+        least = max(self.min_cluster_windows, self.min_cluster_fraction * len(current))
+        keep = [k for k, n in counts.items() if n >= least]
         if keep and len(keep) < len(centroids):
             centroids = {k: centroids[k] for k in keep}
             current = _nearest(units, centroids)
             centroids = _centroids(units, current)
-        # Merge speakers whose centroids ended up as similar as the threshold allows a window to join.
-        while len(centroids) > 1:
-            keys = sorted(centroids)
-            mat = np.stack([centroids[k] for k in keys])
-            sims = mat @ mat.T
-            np.fill_diagonal(sims, -np.inf)
-            i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
-            if sims[i, j] < self.threshold:
-                break
-            a, b = keys[min(i, j)], keys[max(i, j)]
-            current = np.where(current == b, a, current)
-            centroids = _centroids(units, current)
-        for _ in range(self.refine_iterations):
-            updated = _nearest(units, centroids)
-            if np.array_equal(updated, current):
-                break
-            current = updated
-            centroids = _centroids(units, current)
+        current = _merge_by_cohesion(units, current, self.merge_margin)
+        current = _kmeans(units, current, self.refine_iterations)
+        if self.session_centering and len(np.unique(current)) > 1:
+            # With two or more speakers established, remove what all windows of this session share (channel, the
+            # model's bias towards some training speakers): speakers then differ in direction far more clearly.
+            centred = units - units.mean(axis=0, keepdims=True)
+            centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+            current = _kmeans(centred, current, max(self.refine_iterations, 1) * 5)
+            current = _merge_by_cohesion(centred, current, self.merge_margin)
+            current = _kmeans(centred, current, self.refine_iterations)
         labels[speech_idx] = current
         return labels
 
@@ -322,6 +331,37 @@ def _centroids(units: FloatArray, labels: npt.NDArray[np.int64]) -> dict[int, Fl
         norm = float(np.linalg.norm(total))
         out[int(k)] = total / norm if norm > 0 else total
     return out
+
+
+def _merge_by_cohesion(units: FloatArray, labels: npt.NDArray[np.int64], margin: float) -> npt.NDArray[np.int64]:
+    """Merge speakers that are one speaker split in two: their centroids are at least as similar as the windows of
+    either are to their own centroid (scale-free, so it holds whatever similarity range the model produces)."""
+    current = labels.copy()
+    centroids = _centroids(units, current)
+    while len(centroids) > 1:
+        keys = sorted(centroids)
+        mat = np.stack([centroids[k] for k in keys])
+        sims = mat @ mat.T
+        np.fill_diagonal(sims, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        cohesion = [float(np.mean(units[current == keys[k]] @ centroids[keys[k]])) for k in (i, j)]
+        if sims[i, j] < min(cohesion) - margin:
+            break
+        a, b = keys[min(i, j)], keys[max(i, j)]
+        current = np.where(current == b, a, current)
+        centroids = _centroids(units, current)
+    return current
+
+
+def _kmeans(units: FloatArray, labels: npt.NDArray[np.int64], iterations: int) -> npt.NDArray[np.int64]:
+    """Spherical k-means passes starting from ``labels`` (a speaker that loses all windows disappears)."""
+    current = labels.copy()
+    for _ in range(iterations):
+        updated = _nearest(units, _centroids(units, current))
+        if np.array_equal(updated, current):
+            break
+        current = updated
+    return current
 
 
 def _nearest(units: FloatArray, centroids: dict[int, FloatArray]) -> npt.NDArray[np.int64]:

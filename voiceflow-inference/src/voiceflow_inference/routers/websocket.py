@@ -13,7 +13,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import orjson
 from fastapi import APIRouter, WebSocket
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
 from voiceflow_inference.inference import InputError
+from voiceflow_inference.model_manager import ModelManager, ModelNotReadyError
 from voiceflow_inference.sessions import SessionRejected, SessionTracker
 from voiceflow_inference.streaming.audio import TARGET_SAMPLE_RATE, AudioFormatError
 from voiceflow_inference.streaming.messages import (
@@ -40,7 +41,6 @@ from voiceflow_inference.streaming.session import (
     WINDOW_S,
     DiarizationSession,
     InferenceFailedError,
-    PinnedModel,
     SessionOptions,
 )
 
@@ -56,10 +56,6 @@ DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
 DEFAULT_MAX_SESSION_S = 3600.0
 DEFAULT_MAX_SESSIONS = 64
 DEFAULT_MAX_BATCH = 16
-
-
-class _ModelSource(Protocol):
-    def acquire(self, key: str | None = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -183,13 +179,14 @@ class StreamHandler:
             raise FatalError(ErrorCode.PROTOCOL_ERROR, "start: only allowed once, as the first message")
 
     async def _begin(self, start: StartMessage) -> None:
-        models = cast(_ModelSource | None, getattr(self.state, "models", None))
+        manager: ModelManager | None = getattr(self.state, "models", None)
         key = start.session_id or self.connection_id
+        if manager is None:
+            raise FatalError(ErrorCode.MODEL_UNAVAILABLE, "no model manager is configured; retry later")
         try:
-            if models is None:
-                raise LookupError("no model manager")
-            model = cast(PinnedModel, models.acquire(key))
-        except Exception as exc:
+            # Pinned for the whole session: a hot reload swaps the manager's model, never this reference.
+            model = manager.acquire(key)
+        except ModelNotReadyError as exc:
             raise FatalError(ErrorCode.MODEL_UNAVAILABLE, f"no model is ready to serve ({exc}); retry later") from exc
         try:
             self.session = DiarizationSession(

@@ -5,10 +5,17 @@ Used by the datamodule's test split, the inference end-to-end tests and the demo
 
 from __future__ import annotations
 
+import math
+
 from voiceflow_models.data.records import Conversation
 from voiceflow_models.data.splits import SPLIT_OFFSETS, VoiceSplits
 from voiceflow_models.data.synthesis.conversation import make_conversation
-from voiceflow_models.data.synthesis.voices import make_voice
+from voiceflow_models.data.synthesis.voices import Voice, make_voice
+
+#: Conversation partners differ by at least this much in mean pitch (semitones) or vocal-tract length (relative):
+#: two near-identical synthetic voices would test nothing but chance.
+MIN_F0_SEMITONES = 2.5
+MIN_VTL_RATIO = 0.08
 
 
 def conversation_voice_ids(index: int, voice_ids: list[int], speakers: int) -> list[int]:
@@ -16,6 +23,36 @@ def conversation_voice_ids(index: int, voice_ids: list[int], speakers: int) -> l
     if speakers < 1 or speakers > len(voice_ids):
         raise ValueError(f"speakers: must be within [1, {len(voice_ids)}] (voices available), got {speakers}")
     return [voice_ids[(index * speakers + k) % len(voice_ids)] for k in range(speakers)]
+
+
+def distinct(a: Voice, b: Voice) -> bool:
+    """Whether two voices are far enough apart in pitch or vocal-tract length to be told apart by ear."""
+    f0_st = abs(12.0 * math.log2(a.f0_hz / b.f0_hz))
+    vtl = abs(a.vtl_scale - b.vtl_scale) / min(a.vtl_scale, b.vtl_scale)
+    return f0_st >= MIN_F0_SEMITONES or vtl >= MIN_VTL_RATIO
+
+
+def pick_conversation_voices(index: int, voice_ids: list[int], speakers: int, voice_seed: int) -> list[Voice]:
+    """Voices of conversation ``index``: starting at ``voice_ids[index * speakers]``, the next voices (cyclic) that are
+    :func:`distinct` from those already chosen (falling back to plain order if the pool has none)."""
+    if speakers < 1 or speakers > len(voice_ids):
+        raise ValueError(f"speakers: must be within [1, {len(voice_ids)}] (voices available), got {speakers}")
+    n = len(voice_ids)
+    first = (index * speakers) % n
+    chosen = [make_voice(voice_seed, voice_ids[first])]
+    candidates = [voice_ids[(first + k) % n] for k in range(1, n)]
+    for vid in candidates:
+        if len(chosen) == speakers:
+            break
+        voice = make_voice(voice_seed, vid)
+        if all(distinct(voice, c) for c in chosen):
+            chosen.append(voice)
+    for vid in candidates:  # not enough distinct voices in the pool: fill in order
+        if len(chosen) == speakers:
+            break
+        if vid not in {c.voice_id for c in chosen}:
+            chosen.append(make_voice(voice_seed, vid))
+    return chosen
 
 
 def make_split_conversation(
@@ -34,7 +71,7 @@ def make_split_conversation(
 ) -> Conversation:
     """Conversation ``index`` among the first ``num_voices`` voices of ``split`` ('val'/'test' are unseen)."""
     splits = VoiceSplits(num_train=2, num_val=num_voices, num_test=num_voices)
-    voices = [make_voice(voice_seed, v) for v in conversation_voice_ids(index, splits.ids(split), speakers)]
+    voices = pick_conversation_voices(index, splits.ids(split), speakers, voice_seed)
     return make_conversation(
         voices,
         duration_s,
@@ -113,7 +150,9 @@ def make_test_conversations(
 __all__ = [
     "SPLIT_OFFSETS",
     "conversation_voice_ids",
+    "distinct",
     "make_split_conversation",
     "make_split_conversations",
     "make_test_conversations",
+    "pick_conversation_voices",
 ]

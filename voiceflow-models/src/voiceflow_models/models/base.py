@@ -80,7 +80,9 @@ class DiarizationModel(nn.Module):
             for name, module in self.named_modules()
             if name  # the root is described by arch_type/arch_name below
         ]
-        tensors = [[name, list(t.shape)] for name, t in self.state_dict().items() if not name.endswith("num_batches_tracked")]
+        tensors = [
+            [name, list(t.shape)] for name, t in self.state_dict().items() if not name.endswith("num_batches_tracked")
+        ]
         payload = {
             "arch_type": self.arch_type,
             "arch_name": self.arch_name,

@@ -37,7 +37,7 @@ class LogMelFrontEnd(nn.Module):
         super().__init__()
         if not 0 <= f_min < f_max <= sample_rate / 2:
             raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got f_min={f_min} f_max={f_max}")
-        n_bins = int(math.floor(f_max * n_fft / sample_rate)) + 1
+        n_bins = math.floor(f_max * n_fft / sample_rate) + 1
         n = torch.arange(n_fft, dtype=torch.float64)
         k = torch.arange(n_bins, dtype=torch.float64).unsqueeze(1)
         window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
@@ -122,7 +122,8 @@ class FastCNN(DiarizationModel):
         super().__init__(num_speakers=num_speakers, embedding_dim=embedding_dim)
         if not len(channels) == len(kernels) == len(strides) or not channels:
             raise ValueError(
-                f"channels, kernels and strides must be non-empty and equally long, got {channels}, {kernels}, {strides}"
+                "channels, kernels and strides must be non-empty and equally long, "
+                f"got {channels}, {kernels}, {strides}"
             )
         self.hparams_ = {
             "channels": [int(c) for c in channels],

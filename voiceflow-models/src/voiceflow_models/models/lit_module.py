@@ -121,6 +121,11 @@ class DiarizationLitModule(L.LightningModule):
         self.net.check_input(audio)
         if target.dim() != 1 or target.shape[0] != audio.shape[0]:
             raise ValueError(f"speaker labels must have shape [{audio.shape[0]}], got {list(target.shape)}")
+        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= self.net.num_speakers):
+            raise ValueError(
+                f"speaker labels must be in [0, {self.net.num_speakers}) (net.num_speakers = data.num_train_voices), "
+                f"got [{int(target.min())}, {int(target.max())}]"
+            )
         return audio, target.long()
 
     def model_step(self, batch: Any, train: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -171,8 +176,13 @@ class DiarizationLitModule(L.LightningModule):
         if not scores:
             return
         summary = aggregate_scores(scores)
-        names = {"der_collar_0": "der", "der_collar_025": "der_collar_025", "precision": "precision",
-                 "recall": "recall", "speaker_accuracy": "speaker_accuracy"}
+        names = {
+            "der_collar_0": "der",
+            "der_collar_025": "der_collar_025",
+            "precision": "precision",
+            "recall": "recall",
+            "speaker_accuracy": "speaker_accuracy",
+        }
         for key, name in names.items():
             self.log(f"{stage}/{name}", float(summary[key]), sync_dist=True, prog_bar=name == "der")
         scores.clear()
@@ -227,7 +237,9 @@ class DiarizationLitModule(L.LightningModule):
         scheduler_factory = self.scheduler_factory
         target = getattr(scheduler_factory, "func", scheduler_factory)
         if target is torch.optim.lr_scheduler.OneCycleLR:
-            scheduler = scheduler_factory(optimizer=optimizer, total_steps=max(1, int(self.trainer.estimated_stepping_batches)))
+            scheduler = scheduler_factory(
+                optimizer=optimizer, total_steps=max(1, int(self.trainer.estimated_stepping_batches))
+            )
         else:
             scheduler = scheduler_factory(optimizer=optimizer)
         return {

@@ -1,4 +1,4 @@
-"""Sophisticated: a Wav2Vec2 encoder (``torchaudio.models.wav2vec2_model``, trained from scratch) for the gpu-large profile.
+"""Sophisticated: a Wav2Vec2 encoder (``torchaudio.models.wav2vec2_model``, from scratch) for the gpu-large profile.
 
 The contract's 48 kHz window is decimated to 16 kHz *inside the graph* by a fixed anti-alias FIR as a stride-3
 ``Conv1d`` (``torchaudio.functional.resample`` is not reliably exportable). Frames are pooled with attentive

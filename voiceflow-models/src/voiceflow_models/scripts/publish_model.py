@@ -233,6 +233,16 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
     return data
 
 
+def _measure_accuracy(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """No accuracy JSON given (e.g. the seed's publish command): score the model on held-out conversations now."""
+    from voiceflow_models.benchmarks.accuracy import evaluate
+    from voiceflow_models.benchmarks.audio_source import held_out_conversations
+
+    with console.status(f"no --accuracy: scoring DER on {args.accuracy_conversations} held-out conversations"):
+        convs = held_out_conversations(args.accuracy_conversations, args.accuracy_duration)
+        return evaluate(args.model, convs, baselines=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: assemble metadata, validate, publish (`--version X` or `--auto`)."""
     parser = argparse.ArgumentParser(prog="voiceflow-publish", description=__doc__.splitlines()[0])
@@ -249,7 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"registry URL: path, file://, s3://, gs://, az:// (default ${DEFAULT_REGISTRY_ENV} or ./registry)",
     )
     parser.add_argument("--benchmark", "--metadata", dest="benchmark", type=Path, help="benchmark_results.json")
-    parser.add_argument("--accuracy", type=Path, help="accuracy.json from benchmarks/accuracy.py")
+    parser.add_argument(
+        "--accuracy", type=Path, help="accuracy.json from benchmarks/accuracy.py (default: measured here, see below)"
+    )
+    parser.add_argument("--accuracy-conversations", type=int, default=8, help="held-out conversations if no --accuracy")
+    parser.add_argument("--accuracy-duration", type=float, default=30.0, help="their length in seconds")
     parser.add_argument("--run-dir", type=Path, help="Hydra run directory (holds .hydra/config.yaml)")
     parser.add_argument("--checkpoint", type=Path, help="Lightning checkpoint (training summary, seed, lineage)")
     parser.add_argument(
@@ -304,7 +318,7 @@ def run_publish(args: argparse.Namespace, console: Console) -> str:
         version=version,
         facts=facts,
         benchmark=_read_json(args.benchmark, "benchmark"),
-        accuracy=_read_json(args.accuracy, "accuracy"),
+        accuracy=_read_json(args.accuracy, "accuracy") or _measure_accuracy(args, console),
         report=report,
         profile=args.profile,
         parent_version=str(plan.current) if plan.current else None,

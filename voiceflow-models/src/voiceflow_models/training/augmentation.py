@@ -183,7 +183,7 @@ class RandomFilter:
         _check_probability(p)
         _check_range("lowpass_hz", *lowpass_hz)
         _check_range("highpass_hz", *highpass_hz)
-        if not (0 < highpass_hz[0] and lowpass_hz[1] < sample_rate / 2):
+        if not (highpass_hz[0] > 0 and lowpass_hz[1] < sample_rate / 2):
             raise ValueError(f"cutoffs must lie in (0, {sample_rate / 2}) Hz")
         self.lowpass_hz, self.highpass_hz, self.p, self.sample_rate = lowpass_hz, highpass_hz, p, sample_rate
 
@@ -194,13 +194,18 @@ class RandomFilter:
         use_lowpass = torch.rand(n, generator=generator) < 0.5
         low = _uniform(n, *self.lowpass_hz, generator)
         high = _uniform(n, *self.highpass_hz, generator)
+        rows = torch.nonzero(fire).flatten()
+        if rows.numel() == 0:
+            return audio
+        # Only the examples that fire pay for the FFTs (all parameters were drawn above, so the stream is unchanged).
         response = torch.where(
-            use_lowpass.unsqueeze(-1),
-            biquad_response("lowpass", low, length, self.sample_rate),
-            biquad_response("highpass", high, length, self.sample_rate),
+            use_lowpass[rows].unsqueeze(-1),
+            biquad_response("lowpass", low[rows], length, self.sample_rate),
+            biquad_response("highpass", high[rows], length, self.sample_rate),
         )
-        filtered = torch.fft.irfft(torch.fft.rfft(audio) * response, n=length)
-        return torch.where(fire.unsqueeze(-1), filtered.to(audio.dtype), audio)
+        out = audio.clone()
+        out[rows] = torch.fft.irfft(torch.fft.rfft(audio[rows]) * response, n=length).to(audio.dtype)
+        return out
 
 
 class SyntheticReverb:
@@ -235,10 +240,17 @@ class SyntheticReverb:
         n, length = audio.shape
         fire = _fires(n, self.p, generator)
         ir = self.impulse_responses(n, generator)
-        size = length + ir.shape[-1] - 1
-        wet = torch.fft.irfft(torch.fft.rfft(audio, n=size) * torch.fft.rfft(ir, n=size), n=size)[:, :length]
-        wet = wet * torch.sqrt(signal_power(audio) / signal_power(wet).clamp_min(1e-20)).unsqueeze(-1)
-        return torch.where(fire.unsqueeze(-1), wet.to(audio.dtype), audio)
+        rows = torch.nonzero(fire).flatten()
+        if rows.numel() == 0:
+            return audio
+        dry, ir = audio[rows], ir[rows]
+        # Linear (not circular) convolution needs length + L - 1; one more sample keeps the FFT size 5-smooth (fast).
+        size = length + ir.shape[-1]
+        wet = torch.fft.irfft(torch.fft.rfft(dry, n=size) * torch.fft.rfft(ir, n=size), n=size)[:, :length]
+        wet = wet * torch.sqrt(signal_power(dry) / signal_power(wet).clamp_min(1e-20)).unsqueeze(-1)
+        out = audio.clone()
+        out[rows] = wet.to(audio.dtype)
+        return out
 
 
 class SpeedPerturb:
@@ -260,17 +272,20 @@ class SpeedPerturb:
         n, length = audio.shape
         fire = _fires(n, self.p, generator)
         factor = self.factors[int(torch.randint(0, len(self.factors), (1,), generator=generator))]
-        if factor == 1.0 or not bool(fire.any()):
+        rows = torch.nonzero(fire).flatten()
+        if factor == 1.0 or rows.numel() == 0:
             return audio
         # Playing sr*factor samples per second at sr: resample from sr*factor to sr (rounded to 100 Hz for a small gcd).
-        orig = int(round(self.sample_rate * factor / 100)) * 100
-        perturbed = AF.resample(audio, orig_freq=orig, new_freq=self.sample_rate)
+        orig = round(self.sample_rate * factor / 100) * 100
+        perturbed = AF.resample(audio[rows], orig_freq=orig, new_freq=self.sample_rate)
         if perturbed.shape[-1] >= length:
             perturbed = perturbed[:, :length]
         else:
             repeats = math.ceil(length / perturbed.shape[-1])
             perturbed = perturbed.repeat(1, repeats)[:, :length]
-        return torch.where(fire.unsqueeze(-1), perturbed.to(audio.dtype), audio)
+        out = audio.clone()
+        out[rows] = perturbed.to(audio.dtype)
+        return out
 
 
 class Compose:

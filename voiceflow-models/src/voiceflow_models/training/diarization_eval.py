@@ -62,7 +62,12 @@ def diarize_audio(
             for slot, value in zip(np.flatnonzero(speech), computed, strict=True):
                 vectors[int(slot)] = value
         return diarize_windows(
-            starts, vectors, speech, window_s=net.window_samples / sample_rate, hop_s=hop_s, ends=ends,
+            starts,
+            vectors,
+            speech,
+            window_s=net.window_samples / sample_rate,
+            hop_s=hop_s,
+            ends=ends,
             **diarizer_options,
         )
     finally:

@@ -59,8 +59,10 @@ def _uem_timeline(
 ) -> Timeline:
     """The scored region: given, or [0, last end of either side] (avoids pyannote's approximated-UEM warning)."""
     if uem is None:
-        end = max(reference.get_timeline().extent().end if reference else 0.0,
-                  hypothesis.get_timeline().extent().end if hypothesis else 0.0)
+        end = max(
+            reference.get_timeline().extent().end if reference else 0.0,
+            hypothesis.get_timeline().extent().end if hypothesis else 0.0,
+        )
         return Timeline([PSegment(0.0, max(end, 1e-3))])
     spans = [uem] if isinstance(uem[0], int | float) else uem  # type: ignore[index]
     timeline = Timeline()
@@ -94,7 +96,9 @@ def score_diarization(
         warnings.simplefilter("ignore")  # pyannote warns about UEM approximations and empty annotations
         der0 = DiarizationErrorRate(collar=0.0, skip_overlap=False)
         components = der0(reference, hypothesis, uem=timeline, detailed=True)
-        der025 = DiarizationErrorRate(collar=PYANNOTE_COLLAR_025, skip_overlap=False)(reference, hypothesis, uem=timeline)
+        der025 = DiarizationErrorRate(collar=PYANNOTE_COLLAR_025, skip_overlap=False)(
+            reference, hypothesis, uem=timeline
+        )
         precision = DetectionPrecision()(reference, hypothesis, uem=timeline)
         recall = DetectionRecall()(reference, hypothesis, uem=timeline)
     total = float(components["total"])

@@ -55,7 +55,9 @@ def _run_info(cfg: DictConfig, datamodule: L.LightningDataModule) -> dict[str, A
     }
 
 
-def publish_checkpoint(checkpoint: str | Path, publish_dir: str | Path, arch_name: str, metrics: dict[str, Any]) -> Path:
+def publish_checkpoint(
+    checkpoint: str | Path, publish_dir: str | Path, arch_name: str, metrics: dict[str, Any]
+) -> Path:
     """Copy ``checkpoint`` to ``<publish_dir>/<arch_name>/model.ckpt`` and write ``train_metrics.json`` beside it."""
     target_dir = Path(publish_dir) / arch_name
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -88,12 +90,24 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger or False)
 
-    object_dict = {"cfg": cfg, "datamodule": datamodule, "model": model, "callbacks": callbacks, "logger": logger,
-                   "trainer": trainer}
+    object_dict = {
+        "cfg": cfg,
+        "datamodule": datamodule,
+        "model": model,
+        "callbacks": callbacks,
+        "logger": logger,
+        "trainer": trainer,
+    }
     if logger:
         for lg in logger:
-            lg.log_hyperparams({"model": OmegaConf.to_container(cfg.model, resolve=True), "seed": cfg.get("seed"),
-                                "params": model.net.count_parameters(), "tags": list(cfg.get("tags") or [])})
+            lg.log_hyperparams(
+                {
+                    "model": OmegaConf.to_container(cfg.model, resolve=True),
+                    "seed": cfg.get("seed"),
+                    "params": model.net.count_parameters(),
+                    "tags": list(cfg.get("tags") or []),
+                }
+            )
 
     if cfg.get("train", True):
         ckpt = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.paths.log_dir, cfg.task_name)

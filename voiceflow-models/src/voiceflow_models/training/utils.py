@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def instantiate_callbacks(callbacks_cfg: DictConfig | None, has_logger: bool = True) -> list[L.Callback]:
-    """Every ``_target_`` node of ``callbacks_cfg``; LearningRateMonitor is skipped without a logger (Lightning refuses it)."""
+    """Every ``_target_`` node of ``callbacks_cfg``.
+
+    LearningRateMonitor is skipped without a logger (Lightning refuses it then).
+    """
     callbacks: list[L.Callback] = []
     if not callbacks_cfg:
         return callbacks
