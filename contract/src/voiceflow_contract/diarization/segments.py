@@ -218,13 +218,14 @@ class StreamingDiarizer:
         current = _merge_by_cohesion(units, current, self.merge_margin)
         current = _kmeans(units, current, self.refine_iterations)
         if self.session_centering and len(np.unique(current)) > 1:
-            # With two or more speakers established, remove what all windows of this session share (channel, the
-            # model's bias towards some training speakers): speakers then differ in direction far more clearly.
-            centred = units - units.mean(axis=0, keepdims=True)
+            # Re-assign in a space without what the session's speakers share (channel, the model's bias towards some
+            # training speakers): subtracting the mean of the speaker centroids (each speaker weighted equally, so a
+            # dominant speaker does not turn into noise) leaves the directions in which speakers differ.
+            shared = np.mean(np.stack(list(_centroids(units, current).values())), axis=0)
+            centred = units - shared
             centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
             current = _kmeans(centred, current, max(self.refine_iterations, 1) * 5)
-            current = _merge_by_cohesion(centred, current, self.merge_margin)
-            current = _kmeans(centred, current, self.refine_iterations)
+            current = _merge_by_cohesion(units, current, self.merge_margin)
         labels[speech_idx] = current
         return labels
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from voiceflow_contract.diarization import Segment, diarize_windows, frame_audio, is_speech
+from voiceflow_contract.diarization import Segment, diarize_windows, frame_audio, is_speech, speech_frames
 from voiceflow_models.benchmarks.audio_source import (
     SAMPLE_RATE,
     ConversationLike,
@@ -153,6 +153,33 @@ def diarize(conversation: ConversationLike, vector_fn: VectorFn, settings: Diari
     )
 
 
+def trim_to_speech(
+    segments: Sequence[Segment], audio: np.ndarray, sample_rate: int, *, close_gap_s: float = 0.3, frame_s: float = 0.02
+) -> list[Segment]:
+    """PROPOSAL, not what the server runs: cut turns to the 20 ms frame-level VAD (gaps < close_gap_s closed, as the
+    reference annotation merges pauses < 0.3 s). A window-level turn owns its whole hop region even when only 10% of
+    the window is speech; this removes that false alarm."""
+    mask = speech_frames(audio, sample_rate, frame_s=frame_s)
+    regions: list[list[float]] = []
+    start = None
+    for i, on in enumerate(np.append(mask, False)):
+        if on and start is None:
+            start = i * frame_s
+        elif not on and start is not None:
+            if regions and start - regions[-1][1] < close_gap_s:
+                regions[-1][1] = i * frame_s
+            else:
+                regions.append([start, i * frame_s])
+            start = None
+    out = []
+    for seg in segments:
+        for lo, hi in regions:
+            a, b = max(seg.start, lo), min(seg.end, hi)
+            if b - a > 0.05:
+                out.append(Segment(a, b, seg.speaker))
+    return out
+
+
 def oracle_vectors(conversation: ConversationLike, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Diagnostic: one-hot of the reference speaker talking most within each window (a perfect speaker embedding)."""
     speakers = sorted({seg.speaker for seg in conversation.segments})
@@ -166,9 +193,12 @@ def oracle_vectors(conversation: ConversationLike, starts: np.ndarray, ends: np.
     return vectors
 
 
-def evaluate_oracle(conversations: Sequence[ConversationLike], settings: DiarizationSettings) -> dict[str, float]:
+def evaluate_oracle(
+    conversations: Sequence[ConversationLike], settings: DiarizationSettings, *, trim: bool = False
+) -> dict[str, float]:
     """The segmentation floor: DER when every window's vector names its true majority speaker. What remains is the
-    cost of the VAD, 1 s windows at the hop, smoothing and turn building, which no better model can remove."""
+    cost of the VAD, 1 s windows at the hop, smoothing and turn building, which no better model can remove.
+    `trim` applies the trim_to_speech proposal to the turns."""
     per_file = []
     for conv in conversations:
         starts, ends, windows = frame_audio(conv.audio, conv.sample_rate, 1.0, settings.hop_s)
@@ -185,6 +215,8 @@ def evaluate_oracle(conversations: Sequence[ConversationLike], settings: Diariza
             max_speakers=settings.max_speakers,
             **settings.options,
         )
+        if trim:
+            hypothesis = trim_to_speech(hypothesis, conv.audio, conv.sample_rate)
         per_file.append(
             score_diarization(list(conv.segments), hypothesis, uem=(0.0, len(conv.audio) / conv.sample_rate))
         )
@@ -212,11 +244,17 @@ def evaluate_system(
     conversations: Sequence[ConversationLike],
     settings: DiarizationSettings,
     tick: Callable[[], None] | None = None,
+    *,
+    trim: bool = False,
 ) -> dict[str, float]:
-    """Corpus scores of one system (DER both collars, precision, recall, speaker accuracy, mean speakers found)."""
+    """Corpus scores of one system (DER both collars, precision, recall, speaker accuracy, mean speakers found).
+
+    `trim` applies the trim_to_speech proposal (a diagnostic, not the served path)."""
     per_file, found = [], []
     for conv in conversations:
         hypothesis = diarize(conv, vector_fn, settings)
+        if trim:
+            hypothesis = trim_to_speech(hypothesis, conv.audio, conv.sample_rate)
         per_file.append(
             score_diarization(list(conv.segments), hypothesis, uem=(0.0, len(conv.audio) / conv.sample_rate))
         )
