@@ -12,6 +12,7 @@ from voiceflow_contract.diarization import (
     OnlineClusterer,
     Segment,
     StreamingDiarizer,
+    diarize_audio,
     diarize_windows,
     frame_audio,
     is_speech,
@@ -214,3 +215,63 @@ def test_frame_audio_pads_last_window():
     assert ends[-1] == pytest.approx(2.2)
     assert windows.shape == (4, 100)
     assert windows[-1, 70:].sum() == 0 and windows[-1, 0] == 150
+
+
+def test_activity_masks_cut_pauses_inside_turns():
+    rng = np.random.default_rng(2)
+    proto = rng.normal(0, 3, 16)
+    starts = np.arange(0.0, 9.01, 0.5)
+    frames = 50  # 1 s windows, 20 ms frames
+    silence = (4.0, 4.6)  # a 0.6 s pause the 1 s windows cannot resolve on their own
+    activities = []
+    for s in starts:
+        t = s + (np.arange(frames) + 0.5) * 0.02
+        activities.append(~((t >= silence[0]) & (t < silence[1])))
+    vecs = [proto + rng.normal(0, 0.2, 16) for _ in starts]
+    plain = diarize_windows(starts, vecs, None)
+    assert len(plain) == 1
+    trimmed = diarize_windows(starts, vecs, None, activities=activities)
+    assert [s.speaker for s in trimmed] == ["spk0", "spk0"]
+    assert trimmed[0].end == pytest.approx(4.0, abs=0.021) and trimmed[1].start == pytest.approx(4.6, abs=0.021)
+    # Pauses shorter than min_silence_s are bridged.
+    bridged = diarize_windows(starts, vecs, None, activities=activities, min_silence_s=0.8)
+    assert len(bridged) == 1
+    with pytest.raises(DiarizationError, match="activities"):
+        diarize_windows(starts, vecs, None, activities=activities[:-1])
+
+
+def _voice(f0: float, seconds: float, seed: int) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    rng = np.random.default_rng(seed)
+    x = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) * np.exp(-k * f0 / 1500) for k in range(1, 30))
+    x = x * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
+    return 0.05 * x / np.sqrt(np.mean(x**2))
+
+
+def _band_embedding(windows: np.ndarray) -> np.ndarray:
+    """A non-learned 'model': log energy in 32 bands between 80 Hz and 4 kHz."""
+    spec = np.abs(np.fft.rfft(windows, axis=1)) ** 2
+    edges = np.geomspace(80, 4000, 33) * windows.shape[1] / SR
+    bands = np.stack([spec[:, int(a) : int(b) + 1].sum(axis=1) for a, b in itertools.pairwise(edges)], 1)
+    logs = np.log(bands + 1e-9)
+    return logs - logs.mean(axis=1, keepdims=True)
+
+
+def test_diarize_audio_end_to_end():
+    audio = np.concatenate(
+        [_voice(110, 5.0, 0), np.zeros(int(0.6 * SR)), _voice(240, 5.0, 1), np.zeros(int(0.4 * SR)), _voice(110, 4, 2)]
+    )
+    calls = []
+
+    def embed(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return _band_embedding(batch)
+
+    segs = diarize_audio(audio, SR, embed, batch_size=8)
+    assert max(calls) <= 8
+    assert [s.speaker for s in segs] == ["spk0", "spk1", "spk0"]
+    assert segs[0].start == pytest.approx(0.0, abs=0.05) and segs[0].end == pytest.approx(5.0, abs=0.1)
+    assert segs[1].start == pytest.approx(5.6, abs=0.1) and segs[1].end == pytest.approx(10.6, abs=0.1)
+    assert segs[2].end == pytest.approx(15.0, abs=0.05)
+    with pytest.raises(DiarizationError, match="embed"):
+        diarize_audio(audio, SR, lambda b: np.zeros((1, 4)))

@@ -134,3 +134,46 @@ def test_generation_speed_and_sample_rate():
     assert elapsed < 10.0, f"30 s of conversation took {elapsed:.1f} s"
     low = make_test_conversations(1, seed=2, duration_s=5.0, sample_rate=16000)[0]
     assert low.sample_rate == 16000 and len(low.audio) == 5 * 16000
+
+
+def test_conversation_partners_are_distinct_voices():
+    from voiceflow_models.data.synthetic_eval import distinct, pick_conversation_voices
+
+    ids = VoiceSplits(2, 16, 16).test_ids
+    for index in range(8):
+        voices = pick_conversation_voices(index, ids, 2, voice_seed=0)
+        assert len({v.voice_id for v in voices}) == 2
+        assert distinct(voices[0], voices[1])
+    # A pool of near-identical voices still yields the requested number of speakers.
+    assert len(pick_conversation_voices(0, ids[:3], 3, voice_seed=0)) == 3
+
+
+def test_make_conversation_cli(tmp_path):
+    import soundfile as sf
+
+    from voiceflow_models.data.make_conversation import main
+
+    out = tmp_path / "conv.wav"
+    assert (
+        main(
+            [
+                "--out",
+                str(out),
+                "--rttm",
+                str(tmp_path / "conv.rttm"),
+                "--seed",
+                "3",
+                "--duration",
+                "4",
+                "--sample-rate",
+                "16000",
+            ]
+        )
+        == 0
+    )
+    info = sf.info(str(out))
+    assert info.samplerate == 16000 and info.frames == 4 * 16000
+    parsed = parse_rttm((tmp_path / "conv.rttm").read_text())
+    assert list(parsed) == ["conv"] and len({s.speaker for s in parsed["conv"]}) >= 1
+    with pytest.raises(SystemExit):
+        main(["--help"])

@@ -1,0 +1,69 @@
+"""Requests per second at a fixed concurrency: C keep-alive connections, each sending its next request as soon as
+the previous one is answered, until a bounded number of requests is done (closed-loop load)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from voiceflow_inference.benchmarks.http_client import HttpError, RawHttpConnection, Request
+from voiceflow_inference.benchmarks.stats import Summary, summarize
+
+
+@dataclass(frozen=True)
+class ThroughputResult:
+    """Completed requests per second at one concurrency, with the latency each request saw."""
+
+    concurrency: int
+    requests: int
+    rps: float
+    latency: Summary
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"concurrency": self.concurrency, "requests": self.requests, "rps": self.rps, **self.latency.to_dict()}
+
+
+async def _closed_loop(port: int, request: Request, concurrency: int, total: int) -> ThroughputResult:
+    payload = request.encode(f"127.0.0.1:{port}")
+    remaining = total
+    samples: list[float] = []
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal remaining, failures
+        connection = RawHttpConnection(port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                try:
+                    response = await connection.send(payload)
+                except HttpError:
+                    failures += 1
+                    continue
+                if response.status == 200:
+                    samples.append(time.perf_counter() - started)
+                else:
+                    failures += 1
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    return ThroughputResult(concurrency, total, round(len(samples) / wall, 2), summarize(samples, failures))
+
+
+def measure_throughput(
+    port: int, request: Request, *, concurrency: int, total: int, warmup: int = 20
+) -> ThroughputResult:
+    """Closed-loop load of ``total`` requests over ``concurrency`` connections (after ``warmup`` untimed ones)."""
+    if warmup:
+        asyncio.run(_closed_loop(port, request, min(concurrency, warmup), warmup))
+    return asyncio.run(_closed_loop(port, request, concurrency, total))
+
+
+__all__ = ["ThroughputResult", "measure_throughput"]
