@@ -192,6 +192,7 @@ def test_lit_module_rejects_bad_batches_and_margin_loss_runs():
     assert loss.ndim == 0 and torch.isfinite(loss) and preds.shape == (2,)
     loss.backward()
     assert net.encoder.encoder.transformer.layers[0].attention.k_proj.weight.grad is not None
+    assert module.training_step((audio[:1], torch.tensor([0])), 0) is None  # one-window remainder batch: skipped
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
         module.model_step((audio, torch.tensor([0, 3])))
     with pytest.raises(ValueError, match="a batch must be"):
@@ -203,8 +204,32 @@ def test_lit_module_rejects_bad_batches_and_margin_loss_runs():
     # The margin lowers the target logit: cos(theta + m) < cos(theta).
     head = AAMSoftmaxHead(margin=0.3, scale=1.0)
     emb, weight = torch.tensor([[1.0, 0.2]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    plain = torch.nn.functional.linear(
-        torch.nn.functional.normalize(emb), torch.nn.functional.normalize(weight)
-    )
+    plain = torch.nn.functional.linear(torch.nn.functional.normalize(emb), torch.nn.functional.normalize(weight))
     margin = head(emb, weight, torch.tensor([0]))
     assert margin[0, 0] < plain[0, 0] and torch.isclose(margin[0, 1], plain[0, 1])
+
+
+def test_warmup_cosine_schedule_and_resume_with_more_steps():
+    from voiceflow_models.models.schedulers import WarmupCosineLR
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    total = {"steps": 10}
+    scheduler = WarmupCosineLR(optimizer, total_steps=lambda: total["steps"], warmup_fraction=0.2, final_lr_ratio=0.0)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.5) and lrs[1] == pytest.approx(1.0)  # warm-up over 2 steps
+    assert lrs[2] == pytest.approx(1.0) and lrs[-1] < 0.05
+    state = scheduler.state_dict()
+    assert not any(callable(v) for v in state.values())
+    # Resume into a twice-longer run: the schedule stretches instead of failing.
+    total["steps"] = 20
+    resumed = WarmupCosineLR(optimizer, total_steps=lambda: total["steps"], warmup_fraction=0.2, final_lr_ratio=0.0)
+    resumed.load_state_dict(state)
+    resumed.step()
+    assert 0.4 < optimizer.param_groups[0]["lr"] < 0.9
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        WarmupCosineLR(optimizer, total_steps=5, warmup_fraction=1.0)

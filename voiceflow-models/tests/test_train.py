@@ -62,7 +62,7 @@ def test_train_checkpoint_resume_eval_and_load_network(tmp_path):
     assert metric_value(metrics, "val/acc_best") is not None
 
     # The published copy rebuilds as a bare, eval-mode network without Hydra.
-    published = tmp_path / "artifacts" / "fast-cnn" / "model.ckpt"
+    published = out / "artifacts" / "fast-cnn" / "model.ckpt"
     assert published.is_file() and (published.parent / "train_metrics.json").is_file()
     net = load_network(published)
     assert not net.training and net.num_speakers == 4 and net.arch_name == "fast-cnn"
@@ -145,3 +145,32 @@ def test_train_cli_help():
     assert result.returncode == 0
     assert "data: librispeech, rttm_corpus, synthetic" in result.stdout
     assert "experiment: fast_cnn_synthetic" in result.stdout
+
+
+@pytest.mark.slow
+def test_optuna_sweep_runs_two_trials(tmp_path):
+    tiny = [o for o in TINY if not o.startswith("extras.")]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voiceflow_models.training.train",
+            "-m",
+            "hparams_search=fast_cnn_optuna",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            f"hydra.sweep.dir={tmp_path}",
+            "++trainer.limit_train_batches=2",
+            "++trainer.limit_val_batches=1",
+            "test=false",
+            "logger=none",
+            "extras.print_config=false",
+            f"paths.root_dir={tmp_path}",
+            *tiny,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "optimization_results.yaml").is_file()

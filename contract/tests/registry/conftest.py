@@ -56,12 +56,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
-    """Block until 127.0.0.1:port accepts connections (or fail, showing the server's output)."""
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None, timeout: float = 30.0
+) -> None:
+    """Block until 127.0.0.1:port accepts connections (or fail, showing the server's log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = log.read_text(errors="replace") if log is not None and log.exists() else ""
             raise RuntimeError(f"server exited with {proc.returncode}: {out[-2000:]}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
@@ -104,6 +106,8 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         pytest.skip(f"Azurite is not installed at {AZURITE} (run make setup)")
     port = free_port()
     workdir = tmp_path_factory.mktemp("azurite")
+    log = workdir / "azurite.log"
+    # Output goes to a file, never an unread pipe: a full pipe buffer blocks the server mid-request.
     proc = subprocess.Popen(
         [
             str(AZURITE),
@@ -117,11 +121,11 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
             "--loose",
         ],
         cwd=workdir,
-        stdout=subprocess.PIPE,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port, proc)
+        wait_for_port(port, proc, log)
         conn = (
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
             f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
@@ -135,17 +139,18 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 
 
 @pytest.fixture(scope="session")
-def gcs_server() -> Iterator[dict[str, Any]]:
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """gcp-storage-emulator (subprocess, in-memory) with one bucket."""
     exe = shutil.which("gcp-storage-emulator") or str(Path(sys.executable).parent / "gcp-storage-emulator")
     port = free_port()
+    log = tmp_path_factory.mktemp("gcs-emulator") / "emulator.log"
     proc = subprocess.Popen(
         [exe, "start", "-H", "127.0.0.1", "--port", str(port), "--in-memory"],
-        stdout=subprocess.PIPE,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port, proc)
+        wait_for_port(port, proc, log)
         options: dict[str, Any] = {"endpoint_url": f"http://127.0.0.1:{port}", "token": "anon", "project": "test"}
         fs = fsspec.filesystem("gs", skip_instance_cache=True, **options)
         fs.mkdir("vf-registry")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -73,7 +72,9 @@ def test_pull_verifies_checksum_and_reuses_cache(registry, artifact, publish_art
     assert pulled.path == cache / "fast-cnn" / "1.0.0" / "model.onnx"
     assert hashlib.sha256(pulled.path.read_bytes()).hexdigest() == art.sha256 == pulled.sha256
     assert not pulled.from_cache and pulled.version == V("1.0.0")
-    assert (pulled.path.parent / "metadata.json").is_file() and (pulled.path.parent / "validation_report.json").is_file()
+    assert (pulled.path.parent / "metadata.json").is_file() and (
+        pulled.path.parent / "validation_report.json"
+    ).is_file()
     mtime = pulled.path.stat().st_mtime_ns
 
     again = registry.pull("fast-cnn", "v1.0.0", cache)

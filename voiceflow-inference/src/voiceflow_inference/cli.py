@@ -100,6 +100,9 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
+        # PCM audio barely deflates (~8 %) but permessage-deflate costs ~10 ms per second of float32 audio on each
+        # side of /ws/diarize (docs/PERFORMANCE_ANALYSIS.md): never negotiate it.
+        ws_per_message_deflate=False,
     )
     return EXIT_OK
 

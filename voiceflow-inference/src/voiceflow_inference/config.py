@@ -53,6 +53,19 @@ class Limits(_Section):
     ws_idle_timeout_s: float = Field(default=60.0, gt=0, description="WebSocket session closed after this silence")
 
 
+class BatchingSettings(_Section):
+    """Dynamic micro-batching of concurrent requests inside the engine (voiceflow_inference.batching); off by default.
+
+    With ``max_delay_ms = 0`` a lone request never waits: batches form only from requests that queued while the
+    cores were busy, so latency at low load is unchanged.
+    """
+
+    enabled: bool = Field(default=False, description="Batch concurrent REST, OIP and WebSocket windows together")
+    max_batch: int = Field(default=16, ge=1, le=4096, description="Most windows in one ONNX Runtime run")
+    max_delay_ms: float = Field(default=0.0, ge=0, le=100, description="Longest wait for a batch to fill")
+    max_concurrent: int = Field(default=2, ge=1, le=256, description="Batches running at once (about the cores)")
+
+
 class Settings(BaseSettings):
     """All settings of the inference service."""
 
@@ -86,6 +99,7 @@ class Settings(BaseSettings):
     )
     ort: OrtSettings = Field(default_factory=OrtSettings)
     limits: Limits = Field(default_factory=Limits)
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -212,4 +226,13 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
         _toml_file.reset(token)
 
 
-__all__ = ["ENVIRONMENTS", "ConfigError", "Limits", "OrtSettings", "Settings", "config_dir", "load_settings"]
+__all__ = [
+    "ENVIRONMENTS",
+    "BatchingSettings",
+    "ConfigError",
+    "Limits",
+    "OrtSettings",
+    "Settings",
+    "config_dir",
+    "load_settings",
+]

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
 
+from voiceflow_inference.batching import MicroBatcher
+from voiceflow_inference.config import BatchingSettings
+
 logger = logging.getLogger(__name__)
 
 WINDOW_SAMPLES = 48000
@@ -41,6 +44,7 @@ class InferenceEngine:
     """An ONNX Runtime session for one contract model.
 
     ``run`` is safe to call concurrently from a thread pool (ONNX Runtime sessions are thread-safe for ``run``).
+    With ``batching`` enabled, concurrent ``run`` calls are merged into batches (voiceflow_inference.batching).
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class InferenceEngine:
         providers: Sequence[str] = ("CPUExecutionProvider",),
         intra_op_threads: int = 1,
         inter_op_threads: int = 1,
+        batching: BatchingSettings | None = None,
     ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -71,6 +76,14 @@ class InferenceEngine:
         )
         self.embedding_name: str | None = EMBEDDING_OUTPUT if EMBEDDING_OUTPUT in self.output_names else None
         self.providers: list[str] = list(self.session.get_providers())
+        self.batcher: MicroBatcher | None = None
+        if batching is not None and batching.enabled:
+            self.batcher = MicroBatcher(
+                self._run_session,
+                max_batch=batching.max_batch,
+                max_delay_ms=batching.max_delay_ms,
+                max_concurrent=batching.max_concurrent,
+            )
 
     def describe(self) -> dict[str, list[dict[str, object]]]:
         """Graph inputs and outputs as ``{"inputs": [{name, datatype, shape}], "outputs": [...]}`` (-1 = dynamic)."""
@@ -97,6 +110,11 @@ class InferenceEngine:
     def run(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """Run float32 audio [B, 48000]; returns every graph output by name. Raises InputError on bad audio."""
         data = check_audio(audio)
+        if self.batcher is not None:
+            return self.batcher.run(data)
+        return self._run_session(data)
+
+    def _run_session(self, data: np.ndarray) -> dict[str, np.ndarray]:
         results = self.session.run(None, {self.input_name: data})
         return {name: np.asarray(value) for name, value in zip(self.output_names, results, strict=True)}
 

@@ -133,6 +133,7 @@ def load_model(
             providers=settings.ort.providers,
             intra_op_threads=settings.ort.intra_op_threads,
             inter_op_threads=settings.ort.inter_op_threads,
+            batching=settings.batching,
         )
         engine.warm_up(settings.warmup_runs)
         probe = engine.run(_zeros())

@@ -631,8 +631,11 @@ def _reason_of(exc: BaseException) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_") or "registry"
 
 
-def get_model_manager(connection: HTTPConnection) -> ModelManager:
-    """FastAPI dependency (HTTP and WebSocket routes): the app's ModelManager (``app.state.models``)."""
+async def get_model_manager(connection: HTTPConnection) -> ModelManager:
+    """FastAPI dependency (HTTP and WebSocket routes): the app's ModelManager (``app.state.models``).
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop on every request.
+    """
     manager: ModelManager = connection.app.state.models
     return manager
 

@@ -62,6 +62,18 @@ def find_run_dir(checkpoint: Path) -> Path | None:
     return None
 
 
+def _window_accuracy(checkpoint: Path | None) -> float | None:
+    """Held-out window accuracy (test/acc) from the train_metrics.json training writes beside a published checkpoint."""
+    summary = checkpoint.parent / "train_metrics.json" if checkpoint is not None else None
+    if summary is None or not summary.is_file():
+        return None
+    try:
+        value = json.loads(summary.read_text()).get("metrics", {}).get("test/acc")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and 0.0 <= value <= 1.0 else None
+
+
 def run_pipeline(
     checkpoint: str | Path | None,
     *,
@@ -193,6 +205,9 @@ def run_pipeline(
         return doc
 
     acc = step("accuracy", f"DER on {conversations} held-out conversations vs baselines", do_accuracy)
+    window_accuracy = _window_accuracy(ckpt)
+    if window_accuracy is not None and "metadata_accuracy" in acc:
+        acc["metadata_accuracy"]["window_accuracy"] = window_accuracy
     (out / "accuracy.json").write_text(json.dumps(acc, indent=2) + "\n")
 
     plan = step("version", f"next version of {name} in {registry}", lambda: plan_version(registry, name, model))

@@ -326,6 +326,10 @@ class ModelRegistry:
             raise VersionExistsError(f"{model} {target} is already published in {self.url}; versions are immutable")
         token = self._reserve(model, target)
         try:
+            # Re-check under the reservation: a publisher that committed this version released its reservation only
+            # after committing, so if it is not committed now, nobody can commit it while we hold the claim.
+            if self._committed(model, target):
+                raise VersionExistsError(f"{model} {target} was published concurrently by another publisher")
             self._upload_and_verify(model, target, local, sha, size, meta, rep, progress)
             self._check_reservation(model, target, token)
             try:

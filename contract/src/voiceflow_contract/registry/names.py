@@ -13,6 +13,7 @@ from voiceflow_contract.semver import Version
 
 # ASCII only (re.ASCII): a Cyrillic "а" must not pass for a Latin "a" in a bucket path.
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.ASCII)
+_POINTER_RE = re.compile(r"[a-z][a-z0-9._-]{0,63}", re.ASCII)  # letter first: "1.0" must never be read as an alias
 _VERSION_TEXT_RE = re.compile(r"v?[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}", re.ASCII)
 
 LATEST = "latest"
@@ -47,15 +48,15 @@ def validate_model_name(name: object) -> str:
 
 
 def validate_pointer_name(name: object) -> str:
-    """Return ``name`` if it is a valid pointer/alias name (same rule as model names, and not a version)."""
+    """Return ``name`` if it is a valid pointer/alias name (``^[a-z][a-z0-9._-]{0,63}$``, not a version)."""
     text = _check_text("alias", name)
-    if _NAME_RE.fullmatch(text) is None or text in RESERVED_NAMES:
-        raise InvalidNameError(
-            f"invalid alias {_describe(text)}: use 1-64 lowercase ASCII letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
     if _VERSION_TEXT_RE.fullmatch(text) is not None:
         raise InvalidNameError(f"invalid alias {_describe(text)}: an alias must not look like a version")
+    if _POINTER_RE.fullmatch(text) is None or text in RESERVED_NAMES:
+        raise InvalidNameError(
+            f"invalid alias {_describe(text)}: use 1-64 lowercase ASCII letters, digits, '.', '_' or '-', "
+            "starting with a letter"
+        )
     return text
 
 

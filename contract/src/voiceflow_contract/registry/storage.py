@@ -171,8 +171,8 @@ class Storage:
         self._endpoint = _endpoint_of(self.protocol, options)
         self._reachable = False
         if self.protocol == "gs":
-            # gcsfs probes each bucket for hierarchical namespaces over TLS; against an emulator (plain http) that stalls
-            # ~60 s per bucket. Off unless the user chose otherwise.
+            # gcsfs probes each bucket for hierarchical namespaces over TLS; against an emulator (plain http) that
+            # stalls ~60 s per bucket. Off unless the user chose otherwise.
             os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         target = url
         if self.protocol == "file" and "://" not in url:

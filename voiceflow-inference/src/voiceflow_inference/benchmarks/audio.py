@@ -11,7 +11,7 @@ WINDOW_SAMPLES = 48_000
 def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
     """Float32 mono 48 kHz: a voiced-like harmonic tone with a 3 Hz envelope and light noise (VAD says speech)."""
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * SAMPLE_RATE))
+    n = round(seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     f0 = 140.0 + 40.0 * rng.random()
     tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))

@@ -7,6 +7,7 @@ client writes a pre-built request and reads one Content-Length response, nothing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,10 +78,8 @@ class RawHttpConnection:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
 
 
 def rest_request(batch: np.ndarray) -> Request:

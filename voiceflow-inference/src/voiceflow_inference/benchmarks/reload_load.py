@@ -7,8 +7,8 @@ Measures failed requests, p99 while reloading over steady p99, the swap latency 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +45,7 @@ class ModelSwapper:
         tmp = self.watch_dir / f".{self.target.name}.tmp"
         tmp.write_bytes(data)
         replaced = time.perf_counter()
-        os.replace(tmp, self.target)
+        tmp.replace(self.target)
         return f"local-{hashlib.sha256(data).hexdigest()[:12]}", replaced
 
 
@@ -185,12 +185,10 @@ class MixedLoad:
                         self.samples.append(Sample(started, time.perf_counter() - started, ok, "websocket"))
                         sent += 1
                         if sent >= 20:
-                            raise _SessionDone
+                            raise _SessionDoneError
 
-                    try:
+                    with contextlib.suppress(_SessionDoneError):
                         await self._paced(send)
-                    except _SessionDone:
-                        pass
                     await ws.send(orjson.dumps({"type": "stop"}).decode())
                     async for raw in ws:
                         if orjson.loads(raw).get("type") == "final":
@@ -204,7 +202,7 @@ class MixedLoad:
         await asyncio.gather(*tasks)
 
 
-class _SessionDone(Exception):
+class _SessionDoneError(Exception):
     """Internal: end this WebSocket session and open a new one."""
 
 

@@ -45,7 +45,7 @@ async def stream_session(
     from websockets.asyncio.client import connect
 
     await asyncio.sleep(start_delay_s)
-    step = int(round(frame_s * SAMPLE_RATE))
+    step = round(frame_s * SAMPLE_RATE)
     frames = [audio[i : i + step].astype("<f4").tobytes() for i in range(0, audio.size, step)]
     sent_at: dict[int, float] = {}
     result = SessionResult(audio_s=audio.size / SAMPLE_RATE, wall_s=float("nan"))
@@ -64,7 +64,7 @@ async def stream_session(
                     kind = message.get("type")
                     if kind == "window":
                         result.windows += 1
-                        end = int(round(float(message["end"]) * SAMPLE_RATE))
+                        end = round(float(message["end"]) * SAMPLE_RATE)
                         if end in sent_at:
                             result.window_latencies_s.append(now - sent_at[end])
                     elif kind == "error":

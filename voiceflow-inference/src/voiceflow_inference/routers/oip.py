@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from voiceflow_inference import __version__
 from voiceflow_inference.bodies import inline_schema
 from voiceflow_inference.errors import ServiceError, responses
-from voiceflow_inference.inference import WINDOW_SAMPLES, InputError, check_audio
+from voiceflow_inference.inference import WINDOW_SAMPLES
 from voiceflow_inference.model_loader import LoadedModel
 from voiceflow_inference.model_manager import ModelManager, get_model_manager
 from voiceflow_inference.serving import infer_batch
@@ -343,8 +343,10 @@ async def _infer(request: Request, manager: ModelManager, name: str, version: st
     model = _model_for(manager, name, version, key)
     metrics = request.app.state.metrics
     try:
-        audio = check_audio(_input_tensor(req, binary, model.engine.input_name, settings.limits.max_batch))
-    except (ServiceError, InputError):
+        # Shape, size and dtype here; NaN/Inf and the float32 copy in the engine, off the event loop (infer_batch
+        # counts an InputError from there as invalid_input too).
+        audio = _input_tensor(req, binary, model.engine.input_name, settings.limits.max_batch)
+    except ServiceError:
         metrics.inference_failures.labels(
             model=model.name, version=model.version, endpoint="oip", reason="invalid_input"
         ).inc()

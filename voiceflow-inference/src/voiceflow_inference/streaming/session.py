@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from voiceflow_contract.diarization import StreamingDiarizer, is_speech, to_rttm
+from voiceflow_contract.diarization import StreamingDiarizer, to_rttm, window_speech
 from voiceflow_inference.streaming.audio import TARGET_SAMPLE_RATE, FloatArray, FrameDecoder, StreamResampler
 from voiceflow_inference.streaming.messages import FinalMessage, SegmentOut, StartMessage, WindowMessage
 
@@ -202,7 +202,9 @@ class DiarizationSession:
         """VAD every window, run the model on the speech ones in batches, push all to the clusterer in order."""
         if not windows:
             return []
-        speech = [is_speech(w.audio, TARGET_SAMPLE_RATE, self.options.vad_threshold_db) for w in windows]
+        # The same gate and activity mask as diarize_audio(), so live sessions score like offline evaluation.
+        gates = [window_speech(w.audio, TARGET_SAMPLE_RATE, self.options.vad_threshold_db) for w in windows]
+        speech = [gate for gate, _ in gates]
         voiced = [i for i, s in enumerate(speech) if s]
         probs: dict[int, npt.NDArray[np.float32]] = {}
         vectors: dict[int, npt.NDArray[np.float32]] = {}
@@ -220,7 +222,7 @@ class DiarizationSession:
                 vectors[i] = np.asarray((emb if emb is not None else p)[row], dtype=np.float32)
         messages: list[WindowMessage] = []
         for i, window in enumerate(windows):
-            decision = self.diarizer.push(window.start, window.end, vectors.get(i), speech[i])
+            decision = self.diarizer.push(window.start, window.end, vectors.get(i), speech[i], activity=gates[i][1])
             messages.append(
                 WindowMessage(
                     start=round(window.start, 6),

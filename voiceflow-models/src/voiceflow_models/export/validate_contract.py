@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-runs", type=int, help="timed runs for the latency check (default: contract's)")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency budget check")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)  # logs/CI: room for the rule messages
     if not args.model.is_file():
         console.print(f"[red]model not found: {args.model}")
         return 2

@@ -7,6 +7,7 @@ class + constructor arguments + training summary) so :func:`load_network` rebuil
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,10 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from voiceflow_models.models.base import DiarizationModel
+from voiceflow_models.models.schedulers import WarmupCosineLR
 
 CHECKPOINT_KEY = "voiceflow"
+log = logging.getLogger(__name__)
 
 
 class AAMSoftmaxHead(nn.Module):
@@ -148,8 +151,15 @@ class DiarizationLitModule(L.LightningModule):
         self.val_acc.reset()
         self.val_acc_best.reset()
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """One optimisation step; logs ``train/loss`` and ``train/acc``."""
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        """One optimisation step; logs ``train/loss`` and ``train/acc``.
+
+        A one-window batch (the remainder of an epoch whose size is not a multiple of the batch size) is skipped:
+        BatchNorm cannot normalise a single example in training mode.
+        """
+        if isinstance(batch, list | tuple) and len(batch) == 2 and batch[0].shape[0] == 1:
+            log.warning("Skipping a one-window training batch (BatchNorm needs >= 2); adjust data.windows_per_epoch")
+            return None
         loss, preds, target = self.model_step(batch, train=True)
         self.train_loss(loss)
         self.train_acc(preds, target)
@@ -236,7 +246,12 @@ class DiarizationLitModule(L.LightningModule):
             return {"optimizer": optimizer}
         scheduler_factory = self.scheduler_factory
         target = getattr(scheduler_factory, "func", scheduler_factory)
-        if target is torch.optim.lr_scheduler.OneCycleLR:
+        if target is WarmupCosineLR:
+            # Re-read every step, so resuming with a larger max_epochs stretches the schedule instead of failing.
+            scheduler = scheduler_factory(
+                optimizer=optimizer, total_steps=lambda: int(self.trainer.estimated_stepping_batches)
+            )
+        elif target is torch.optim.lr_scheduler.OneCycleLR:
             scheduler = scheduler_factory(
                 optimizer=optimizer, total_steps=max(1, int(self.trainer.estimated_stepping_batches))
             )

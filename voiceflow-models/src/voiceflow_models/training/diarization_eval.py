@@ -1,9 +1,9 @@
 """Diarize a recording with a PyTorch network exactly as the server does, and score it against its reference.
 
-The pipeline is the shared one from ``voiceflow_contract.diarization`` (numpy): ``frame_audio`` (1 s windows every
-``hop_s``), ``is_speech`` per window, the network's window vector (softmax probabilities, or the embedding), then
-``diarize_windows`` (online clustering + ``finalize``). Only the network call differs from serving (torch here, ONNX
-Runtime there), so DER measured during training is the DER the served model gets.
+The pipeline is the shared one, ``voiceflow_contract.diarization.pipeline.diarize_audio`` (numpy): 1 s windows every
+``hop_s``, VAD per window, the network's window vector (softmax probabilities, or the embedding), online clustering
+and ``finalize``. Only the network call differs from serving (torch here, ONNX Runtime there), so DER measured
+during training is the DER the served model gets.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from voiceflow_contract.diarization import Segment, diarize_windows, frame_audio, is_speech
+from voiceflow_contract.diarization import Segment
+from voiceflow_contract.diarization.pipeline import diarize_audio as shared_diarize_audio
 from voiceflow_models.models.base import DiarizationModel
 from voiceflow_models.training.metrics import score_diarization
 
@@ -48,26 +49,19 @@ def diarize_audio(
     batch_size: int = 64,
     **diarizer_options: Any,
 ) -> list[Segment]:
-    """Speaker turns of a mono recording (``sample_rate`` must be the network's)."""
+    """Speaker turns of a mono recording (``sample_rate`` must be the network's), via the shared pipeline."""
     if sample_rate != net.sample_rate:
         raise ValueError(f"sample_rate must be the network's {net.sample_rate} Hz, got {sample_rate}")
     was_training = net.training
     net.eval()
     try:
-        starts, ends, windows = frame_audio(audio, sample_rate, window_s=net.window_samples / sample_rate, hop_s=hop_s)
-        speech = np.array([is_speech(w, sample_rate) for w in windows], dtype=bool)
-        vectors: list[np.ndarray | None] = [None] * len(windows)
-        if speech.any():
-            computed = window_vectors(net, windows[speech], vector=vector, batch_size=batch_size)
-            for slot, value in zip(np.flatnonzero(speech), computed, strict=True):
-                vectors[int(slot)] = value
-        return diarize_windows(
-            starts,
-            vectors,
-            speech,
+        return shared_diarize_audio(
+            audio,
+            sample_rate,
+            lambda windows: window_vectors(net, windows, vector=vector, batch_size=batch_size),
             window_s=net.window_samples / sample_rate,
             hop_s=hop_s,
-            ends=ends,
+            batch_size=batch_size,
             **diarizer_options,
         )
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from voiceflow_models.models.lit_module import DiarizationLitModule, load_network
 from voiceflow_models.training.utils import apply_extras, instantiate_loggers
@@ -29,7 +29,12 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(int(cfg.seed), workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     net = load_network(ckpt)
-    model = DiarizationLitModule(net=net, optimizer=hydra.utils.instantiate(cfg.model.optimizer))
+    model = DiarizationLitModule(
+        net=net,
+        optimizer=hydra.utils.instantiate(cfg.model.optimizer),
+        eval_vector=str(cfg.model.get("eval_vector", "probs")),
+        diarizer_options=OmegaConf.to_container(cfg.model.get("diarizer_options") or {}, resolve=True),  # type: ignore[arg-type]
+    )
     logger = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger or False)
     trainer.test(model=model, datamodule=datamodule)

@@ -85,6 +85,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     model: DiarizationLitModule = hydra.utils.instantiate(cfg.model)
     model.run_info = _run_info(cfg, datamodule)
 
+    if "spawn" in str(cfg.trainer.get("strategy") or ""):
+        # Spawned DDP workers receive the module's tensors through shared memory; the default file-descriptor
+        # transport fails in some sandboxes ("unable to resize file ... Invalid argument"), /dev/shm files do not.
+        torch.multiprocessing.set_sharing_strategy("file_system")
     logger = instantiate_loggers(cfg.get("logger"))
     callbacks = instantiate_callbacks(cfg.get("callbacks"), has_logger=bool(logger))
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
