@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -84,6 +84,19 @@ class Lineage(StrictModel):
     parent_version: str | None = None
 
 
+class DiarizationCalibration(StrictModel):
+    """How serving clusters this model's window outputs, tuned when the model was scored.
+
+    It travels with the model so the server streams with exactly the settings evaluation scored.
+    """
+
+    vector: Literal["speaker_embeddings", "embedding"] = Field(
+        default="speaker_embeddings", description="Which ONNX output is clustered: the softmax or the embedding"
+    )
+    threshold: float = Field(default=0.8, gt=0, le=2, description="StreamingDiarizer cosine-similarity threshold")
+    hop_s: float = Field(default=0.5, gt=0, le=1, description="Window hop the calibration was measured at")
+
+
 class ModelMetadata(StrictModel):
     """metadata.json, stored beside model.onnx in every registry version folder."""
 
@@ -100,3 +113,6 @@ class ModelMetadata(StrictModel):
     contract: ContractInfo
     file: FileInfo
     lineage: Lineage
+    diarization: DiarizationCalibration | None = Field(
+        default=None, description="Clustering calibration; None = the StreamingDiarizer defaults"
+    )

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voiceflow_contract.diarization import StreamingDiarizer, to_rttm, window_speech
+from voiceflow_contract.schemas import ModelMetadata
 from voiceflow_inference.streaming.audio import TARGET_SAMPLE_RATE, FloatArray, FrameDecoder, StreamResampler
 from voiceflow_inference.streaming.messages import FinalMessage, SegmentOut, StartMessage, WindowMessage
 
@@ -44,6 +45,11 @@ class PinnedModel(Protocol):
     @property
     def version(self) -> object:
         """Semantic version (str() gives '1.2.3')."""
+        ...
+
+    @property
+    def metadata(self) -> ModelMetadata | None:
+        """The registry's metadata.json (carries the model's diarization calibration)."""
         ...
 
     @property
@@ -106,7 +112,15 @@ class DiarizationSession:
         self.decoder = FrameDecoder(self.start.encoding)
         self.resampler = StreamResampler(self.start.sample_rate)
         self.hop_samples = max(1, round(self.start.hop_s * TARGET_SAMPLE_RATE))
-        self.diarizer = StreamingDiarizer(window_s=WINDOW_S, hop_s=self.hop_samples / TARGET_SAMPLE_RATE)
+        # The model's metadata says which output to cluster and at what threshold (what evaluation scored);
+        # without one, the embedding (better for unseen speakers) at the shared defaults.
+        calibration = self.model.metadata.diarization if self.model.metadata is not None else None
+        self.vector_output = calibration.vector if calibration is not None else EMBEDDING_OUTPUT
+        hop_s = self.hop_samples / TARGET_SAMPLE_RATE
+        if calibration is not None:
+            self.diarizer = StreamingDiarizer(window_s=WINDOW_S, hop_s=hop_s, threshold=calibration.threshold)
+        else:
+            self.diarizer = StreamingDiarizer(window_s=WINDOW_S, hop_s=hop_s)
         self.model_name = str(self.model.name)
         self.model_version = str(self.model.version)
         self.input_samples = 0
@@ -215,11 +229,10 @@ class DiarizationSession:
             p = outputs.get(PROBABILITIES_OUTPUT)
             if p is None:
                 p = next(iter(outputs.values()))
-            emb = outputs.get(EMBEDDING_OUTPUT)
+            vec = outputs.get(self.vector_output, p)
             for row, i in enumerate(chunk):
                 probs[i] = np.asarray(p[row], dtype=np.float32)
-                # The embedding separates unseen speakers better than a softmax over training speakers.
-                vectors[i] = np.asarray((emb if emb is not None else p)[row], dtype=np.float32)
+                vectors[i] = np.asarray(vec[row], dtype=np.float32)
         messages: list[WindowMessage] = []
         for i, window in enumerate(windows):
             decision = self.diarizer.push(window.start, window.end, vectors.get(i), speech[i], activity=gates[i][1])
