@@ -21,6 +21,7 @@ EXPECTED_NAMES = (
     "PyTorch eager batch 1, 1 thread p50",
     "training throughput",
     "bare ORT p50",
+    "GET /health round trip",
     "REST /infer (JSON) overhead p50",
     "OIP infer JSON overhead p50",
     "OIP infer binary overhead p50",

@@ -115,7 +115,7 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
         "logger=none",
     )
     trainer = objects["trainer"]
-    assert trainer.world_size == 2 and trainer.strategy.strategy_name == "ddp_spawn"
+    assert trainer.world_size == 2 and type(trainer.strategy).__name__ == "DDPStrategy"
     assert "train/loss" in metrics and "test/acc" in metrics
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
@@ -174,3 +174,20 @@ def test_optuna_sweep_runs_two_trials(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "optimization_results.yaml").is_file()
+
+
+def test_sophisticated_fast_dev_run_on_cpu(tmp_path):
+    data_only = [o for o in TINY if not o.startswith("model.")]
+    cfg = compose_config(
+        [
+            "experiment=sophisticated_cpu_smoke",
+            *data_only,
+            "++trainer.fast_dev_run=true",
+            "test_conversations=false",
+            f"publish_dir={tmp_path / 'artifacts'}",
+        ],
+        tmp_path,
+    )
+    metrics, objects = train(cfg)
+    assert objects["model"].net.arch_name == "sophisticated"
+    assert torch.isfinite(torch.as_tensor(metrics["train/loss"]))

@@ -187,9 +187,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> RegistryTarget:
     return make_target(request, str(request.param), tmp_path)
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "az"])
 def locking_target(request: pytest.FixtureRequest, tmp_path: Path) -> RegistryTarget:
-    """The backends whose conditional writes make the registry lock real (file:// and s3://)."""
+    """Backends whose conditional writes make the registry lock real: file://, s3://, az:// (not the GCS emulator)."""
     return make_target(request, str(request.param), tmp_path)
 
 

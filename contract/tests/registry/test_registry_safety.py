@@ -13,6 +13,7 @@ import pytest
 from voiceflow_contract.errors import (
     InvalidNameError,
     ModelNotFoundError,
+    RegistryError,
     RegistryUnavailableError,
     VersionExistsError,
 )
@@ -323,3 +324,39 @@ def test_cli_help(capsys):
         assert registry_cli(["ls"]) == 2
     finally:
         monkey.undo()
+
+
+def test_manifest_is_derived_and_self_healing(locking_target, artifact, publish_artifact):
+    registry = locking_target.open()
+    publish_artifact(registry, artifact("fast-cnn", "1.0.0"))
+    publish_artifact(registry, artifact("fast-cnn", "1.1.0"), aliases=("latest", "stable"))
+    good = registry.manifest()
+    # Lost manifest: rebuilt from version folders + pointer objects, with the same versions, pointers and history.
+    registry.storage.remove("manifest.json")
+    rebuilt = registry.rebuild_manifest()
+    assert rebuilt.models["fast-cnn"].pointers == good.models["fast-cnn"].pointers
+    assert rebuilt.models["fast-cnn"].history == good.models["fast-cnn"].history
+    assert [v.sha256 for v in rebuilt.models["fast-cnn"].versions] == [
+        v.sha256 for v in good.models["fast-cnn"].versions
+    ]
+    # Corrupt manifest: readers get a clear error; the next writer repairs it.
+    registry.storage.write_bytes("manifest.json", b"{not json")
+    with pytest.raises(RegistryError, match=r"manifest\.json is corrupt"):
+        registry.manifest()
+    registry.promote("fast-cnn", "1.0.0", "stable")
+    assert registry.manifest().models["fast-cnn"].pointers == {"latest": "1.1.0", "stable": "1.0.0"}
+
+
+def test_stale_lock_is_broken_and_live_lock_waits(tmp_path, artifact, publish_artifact):
+    registry = ModelRegistry((tmp_path / "reg").as_uri(), lock_timeout=0.5, lock_stale_after=30.0)
+    publish_artifact(registry, artifact("fast-cnn", "1.0.0"))
+    # A live lock held by another writer: we wait, then give up with a clear error and change nothing.
+    live = json.dumps({"token": "other", "created": time.time(), "actor": "ci@elsewhere"}).encode()
+    registry.storage.write_bytes(".lock", live)
+    with pytest.raises(RegistryError, match="locked by another writer"):
+        registry.promote("fast-cnn", "1.0.0", "stable")
+    assert "stable" not in registry.pointers("fast-cnn")
+    # A crashed writer's lock (older than lock_stale_after) is broken.
+    registry.storage.write_bytes(".lock", json.dumps({"token": "dead", "created": time.time() - 3600}).encode())
+    assert registry.promote("fast-cnn", "1.0.0", "stable") == V("1.0.0")
+    assert not registry.storage.exists(".lock")

@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from voiceflow_contract.errors import RegistryError
 from voiceflow_contract.schemas import ModelMetadata
 from voiceflow_inference.config import Settings
+from voiceflow_inference.memory import release_memory
 from voiceflow_inference.metrics import ServiceMetrics
 from voiceflow_inference.model_loader import (
     CacheIndex,
@@ -351,11 +352,14 @@ class ModelManager:
             model = existing
         if activate:
             self._activate(model)
-        self._evict()
+        evicted = self._evict()
         self._publish_info()
         self.metrics.model_reloads.labels(model=self.name, result="success", trigger=trigger).inc()
         if model.source != "cache":
             await self._in_thread(self._cache.record, model)
+        if evicted:
+            # Without a trim, RSS keeps every reload's high-water mark (docs/PERFORMANCE_ANALYSIS.md, hot reload).
+            await self._in_thread(release_memory)
         logger.info(
             "model %s %s (sha256 %s, from %s) loaded by %s%s",
             model.name,
@@ -373,12 +377,14 @@ class ModelManager:
             self._history.append(model.version)
             del self._history[:-50]
 
-    def _evict(self) -> None:
+    def _evict(self) -> int:
+        """Drop loaded versions beyond keep_versions (never the active, A/B or pinned ones); returns how many."""
         keep = {self._active.version} if self._active else set()
         keep |= set(self._ab_weights)
         if self._pinned:
             keep.add(self._pinned)
         extra = len(self._models) - self.settings.keep_versions
+        dropped = 0
         for version in list(self._models):
             if extra <= 0:
                 break
@@ -386,8 +392,10 @@ class ModelManager:
                 # Requests still holding this LoadedModel finish on it; it is freed when they drop it.
                 evicted = self._models.pop(version)
                 extra -= 1
+                dropped += 1
                 if evicted.source == "watch":
                     self._discard_snapshot(evicted.path)
+        return dropped
 
     def _discard_snapshot(self, path: Path) -> None:
         """Delete a watch-dir snapshot no loaded model uses (ONNX Runtime holds the bytes, not the file)."""

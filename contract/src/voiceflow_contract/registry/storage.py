@@ -190,12 +190,22 @@ class Storage:
         """Absolute filesystem path of ``parts`` under the root."""
         return "/".join([self.root, *[p.strip("/") for p in parts if p]])
 
-    def _call(self, what: str, func: Callable[[], T]) -> T:
-        """Run one storage operation, mapping "cannot connect" failures to RegistryUnavailableError."""
+    def _call(self, what: str, func: Callable[[], T], *, writing: bool = False) -> T:
+        """Run one storage operation, mapping "cannot connect" failures to RegistryUnavailableError.
+
+        FileNotFoundError passes through for reads (callers turn it into Model/VersionNotFoundError); on a write it
+        means the bucket or container itself is missing, which is a configuration error.
+        """
         self.ping()
         try:
             return func()
-        except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError):
+        except FileNotFoundError as exc:
+            if writing:
+                raise RegistryError(
+                    f"registry {self.url}: {what} failed: the bucket/container or root does not exist ({exc})"
+                ) from exc
+            raise
+        except (FileExistsError, IsADirectoryError, NotADirectoryError):
             raise
         except RegistryError:
             raise
@@ -321,7 +331,7 @@ class Storage:
             else:
                 self.fs.pipe_file(path, data)
 
-        self._call(f"write {rel}", run)
+        self._call(f"write {rel}", run, writing=True)
         self.invalidate(rel)
 
     def create_bytes(self, rel: str, data: bytes) -> None:
@@ -335,6 +345,7 @@ class Storage:
                 # object appears complete and only once.
                 fd, tmp = tempfile.mkstemp(prefix=".create-", dir=str(Path(path).parent))
                 try:
+                    Path(tmp).chmod(0o644)  # mkstemp makes 0600; registry files are world-readable like the others
                     with os.fdopen(fd, "wb") as handle:
                         handle.write(data)
                     os.link(tmp, path)
@@ -344,7 +355,7 @@ class Storage:
             else:
                 self.fs.pipe_file(path, data, mode="create")
 
-        self._call(f"create {rel}", run)
+        self._call(f"create {rel}", run, writing=True)
         self.invalidate(rel)
 
     def put_file(self, local: str | Path, rel: str, callback: Any = None) -> None:
@@ -358,7 +369,7 @@ class Storage:
             else:
                 self.fs.put_file(str(local), path, callback=callback)
 
-        self._call(f"upload {rel}", run)
+        self._call(f"upload {rel}", run, writing=True)
         self.invalidate(rel)
 
     def remove(self, rel: str) -> None:
@@ -368,7 +379,7 @@ class Storage:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(self.path(rel))
 
-        self._call(f"delete {rel}", run)
+        self._call(f"delete {rel}", run, writing=True)
         self.invalidate(rel)
 
 

@@ -42,6 +42,12 @@ def rest_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
         return _timed(call, runs, warmup)
 
 
+def health_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
+    """``GET /health`` (no model, no body): the HTTP stack's own floor, to read the other overheads against."""
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        return _timed(lambda: client.get("/health").status_code == 200, runs, warmup)
+
+
 def oip_latency(url: str, model: str, *, binary: bool, runs: int = 200, warmup: int = 10) -> Summary:
     """OIP infer through tritonclient.http with one window, JSON (``binary=False``) or the binary extension.
 
@@ -94,4 +100,4 @@ def overhead_ms(endpoint: Summary, bare: Summary) -> float:
     return round(endpoint.p50_ms - bare.p50_ms, 4) if np.isfinite(endpoint.p50_ms) else float("nan")
 
 
-__all__ = ["oip_latency", "overhead_ms", "rest_latency", "ws_window_latency"]
+__all__ = ["health_latency", "oip_latency", "overhead_ms", "rest_latency", "ws_window_latency"]

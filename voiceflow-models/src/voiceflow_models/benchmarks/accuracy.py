@@ -1,12 +1,13 @@
 """Diarization accuracy (DER at collar 0 and 0.25 s, precision, recall) on held-out two-speaker conversations.
 
-Every system is scored through the same path the server streams with: the audio is cut into 1 s windows at a hop,
-windows the VAD (voiceflow_contract.diarization.is_speech) rejects get no vector, the rest get the system's vector,
-and voiceflow_contract.diarization.diarize_windows clusters them online into turns, which
-voiceflow_models.training.metrics scores. Systems differ only in the vector:
+Every system is scored through exactly the path the server streams with,
+voiceflow_contract.diarization.pipeline.diarize_audio: 1 s windows at a hop, the shared VAD gate and frame-level
+activity mask, the system's vector per speech window, StreamingDiarizer's online clustering and finalize; then
+voiceflow_models.training.metrics scores the turns. Systems differ only in the vector:
 
-* the ONNX model ("model"): its `speaker_embeddings` (the softmax, the v1 contract's output, as training's DER) or
-  `embedding`; when the model has both, the other one is scored too as "model:<output>";
+* the ONNX model ("model"): the output and clustering threshold of its calibration (see `calibrate`: chosen on
+  validation-voice conversations, never the test set; the same values go into metadata.json's `diarization` block,
+  which the server clusters with); the model's other output is scored too as "model:<output>";
 * baseline "one-speaker": the same vector for every window, i.e. everything is one speaker;
 * baseline "mfcc-stats": mean and standard deviation of 19 MFCCs (c0, the energy, dropped) over the window.
 """
@@ -14,10 +15,11 @@ voiceflow_models.training.metrics scores. Systems differ only in the vector:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from voiceflow_contract.diarization import Segment, diarize_windows, frame_audio, is_speech, speech_frames
+from voiceflow_contract.diarization import Segment, StreamingDiarizer, frame_audio, window_speech
+from voiceflow_contract.diarization.pipeline import diarize_audio
 from voiceflow_models.benchmarks.audio_source import (
     SAMPLE_RATE,
     ConversationLike,
@@ -38,42 +41,62 @@ from voiceflow_models.training.metrics import aggregate_scores, score_diarizatio
 
 SCHEMA = "voiceflow.accuracy/1"
 VectorFn = Callable[[np.ndarray], np.ndarray]
+OUTPUTS = ("speaker_embeddings", "embedding")
+#: Thresholds tried by `calibrate` (StreamingDiarizer's cosine similarity for opening a new speaker).
+CALIBRATION_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass
 class DiarizationSettings:
-    """How windows are cut, gated and clustered (identical for every system)."""
+    """How windows are cut, gated and clustered (identical for every system). threshold None = the shared default."""
 
     hop_s: float = 0.5
     vad_threshold_db: float = -40.0
-    threshold: float = 0.5
+    threshold: float | None = None
     max_speakers: int | None = None
     baseline_fit_seed: int = 7  # validation-voice conversations the MFCC standardisation is fitted on
     options: dict[str, Any] = field(default_factory=dict)
+
+    def diarizer_options(self) -> dict[str, Any]:
+        """Keyword arguments for StreamingDiarizer."""
+        opts = dict(self.options)
+        if self.threshold is not None:
+            opts["threshold"] = self.threshold
+        if self.max_speakers is not None:
+            opts["max_speakers"] = self.max_speakers
+        return opts
 
 
 def onnx_vectors(
     model_path: str | Path, output: str = "speaker_embeddings", threads: int = 1, batch: int = 16
 ) -> VectorFn:
-    """Window vectors from an ONNX model's `output` (falls back to speaker_embeddings if `output` is absent)."""
+    """Window vectors from an ONNX model's `output` (falls back to speaker_embeddings if `output` is absent).
+
+    Results are memoised per batch of windows, so re-clustering the same audio (calibration) runs the model once.
+    """
     from voiceflow_models.benchmarks.latency import make_session
 
     session = make_session(model_path, threads=threads)
     names = [o.name for o in session.get_outputs()]
     name = output if output in names else "speaker_embeddings"
     input_name = session.get_inputs()[0].name
+    cache: dict[str, np.ndarray] = {}
 
     def vectors(windows: np.ndarray) -> np.ndarray:
-        outs = [
-            session.run([name], {input_name: windows[i : i + batch].astype(np.float32)})[0]
-            for i in range(0, len(windows), batch)
-        ]
-        return np.concatenate(outs) if outs else np.zeros((0, 1), dtype=np.float32)
+        key = hashlib.sha1(np.ascontiguousarray(windows, dtype=np.float32).tobytes()).hexdigest()
+        if key not in cache:
+            outs = [
+                session.run([name], {input_name: windows[i : i + batch].astype(np.float32)})[0]
+                for i in range(0, len(windows), batch)
+            ]
+            cache[key] = np.concatenate(outs) if outs else np.zeros((0, 1), dtype=np.float32)
+        return cache[key]
 
     return vectors
 
 
-def _output_names(model_path: str | Path) -> list[str]:
+def output_names(model_path: str | Path) -> list[str]:
+    """The ONNX model's output names."""
     import onnx
 
     return [o.name for o in onnx.load(str(model_path), load_external_data=False).graph.output]
@@ -115,7 +138,7 @@ class MfccStats:
         stats = []
         for conv in conversations:
             _, _, windows = frame_audio(conv.audio, conv.sample_rate, 1.0, hop_s)
-            speech = [w for w in windows if is_speech(w, conv.sample_rate)]
+            speech = [w for w in windows if window_speech(w, conv.sample_rate)[0]]
             if speech:
                 stats.append(self.raw(np.stack(speech)))
         if not stats:
@@ -132,52 +155,15 @@ class MfccStats:
 
 
 def diarize(conversation: ConversationLike, vector_fn: VectorFn, settings: DiarizationSettings) -> list[Segment]:
-    """Turns for one conversation: windows -> VAD -> vectors -> online clustering (the serving path)."""
-    starts, ends, windows = frame_audio(conversation.audio, conversation.sample_rate, 1.0, settings.hop_s)
-    speech = np.array([is_speech(w, conversation.sample_rate, settings.vad_threshold_db) for w in windows], dtype=bool)
-    vectors: list[np.ndarray | None] = [None] * len(windows)
-    if speech.any():
-        computed = vector_fn(windows[speech])
-        for index, vector in zip(np.flatnonzero(speech), computed, strict=True):
-            vectors[int(index)] = vector
-    return diarize_windows(
-        starts,
-        vectors,
-        speech,
-        1.0,
-        settings.hop_s,
-        ends=ends,
-        threshold=settings.threshold,
-        max_speakers=settings.max_speakers,
-        **settings.options,
+    """Turns for one conversation through the shared serving pipeline."""
+    return diarize_audio(
+        conversation.audio,
+        conversation.sample_rate,
+        vector_fn,
+        hop_s=settings.hop_s,
+        threshold_db=settings.vad_threshold_db,
+        **settings.diarizer_options(),
     )
-
-
-def trim_to_speech(
-    segments: Sequence[Segment], audio: np.ndarray, sample_rate: int, *, close_gap_s: float = 0.3, frame_s: float = 0.02
-) -> list[Segment]:
-    """PROPOSAL, not what the server runs: cut turns to the 20 ms frame-level VAD (gaps < close_gap_s closed, as the
-    reference annotation merges pauses < 0.3 s). A window-level turn owns its whole hop region even when only 10% of
-    the window is speech; this removes that false alarm."""
-    mask = speech_frames(audio, sample_rate, frame_s=frame_s)
-    regions: list[list[float]] = []
-    start = None
-    for i, on in enumerate(np.append(mask, False)):
-        if on and start is None:
-            start = i * frame_s
-        elif not on and start is not None:
-            if regions and start - regions[-1][1] < close_gap_s:
-                regions[-1][1] = i * frame_s
-            else:
-                regions.append([start, i * frame_s])
-            start = None
-    out = []
-    for seg in segments:
-        for lo, hi in regions:
-            a, b = max(seg.start, lo), min(seg.end, hi)
-            if b - a > 0.05:
-                out.append(Segment(a, b, seg.speaker))
-    return out
 
 
 def oracle_vectors(conversation: ConversationLike, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -193,34 +179,24 @@ def oracle_vectors(conversation: ConversationLike, starts: np.ndarray, ends: np.
     return vectors
 
 
-def evaluate_oracle(
-    conversations: Sequence[ConversationLike], settings: DiarizationSettings, *, trim: bool = False
-) -> dict[str, float]:
+def evaluate_oracle(conversations: Sequence[ConversationLike], settings: DiarizationSettings) -> dict[str, float]:
     """The segmentation floor: DER when every window's vector names its true majority speaker. What remains is the
     cost of the VAD, 1 s windows at the hop, smoothing and turn building, which no better model can remove.
-    `trim` applies the trim_to_speech proposal to the turns."""
+    (The same steps as diarize_audio, with the windows' times known to pick the oracle vector.)"""
     per_file = []
     for conv in conversations:
         starts, ends, windows = frame_audio(conv.audio, conv.sample_rate, 1.0, settings.hop_s)
-        speech = np.array([is_speech(w, conv.sample_rate, settings.vad_threshold_db) for w in windows], dtype=bool)
         vectors = oracle_vectors(conv, starts, ends)
-        hypothesis = diarize_windows(
-            starts,
-            [v if s else None for v, s in zip(vectors, speech, strict=True)],
-            speech,
-            1.0,
-            settings.hop_s,
-            ends=ends,
-            threshold=settings.threshold,
-            max_speakers=settings.max_speakers,
-            **settings.options,
-        )
-        if trim:
-            hypothesis = trim_to_speech(hypothesis, conv.audio, conv.sample_rate)
-        per_file.append(
-            score_diarization(list(conv.segments), hypothesis, uem=(0.0, len(conv.audio) / conv.sample_rate))
-        )
+        diarizer = StreamingDiarizer(1.0, settings.hop_s, **settings.diarizer_options())
+        for start, end, window, vector in zip(starts, ends, windows, vectors, strict=True):
+            speech, mask = window_speech(window, conv.sample_rate, settings.vad_threshold_db)
+            diarizer.push(float(start), float(end), vector if speech else None, speech, activity=mask)
+        per_file.append(_score(conv, diarizer.finalize()))
     return aggregate_scores(per_file)
+
+
+def _score(conv: ConversationLike, hypothesis: list[Segment]) -> dict[str, float]:
+    return score_diarization(list(conv.segments), hypothesis, uem=(0.0, len(conv.audio) / conv.sample_rate))
 
 
 def one_speaker_theory_der(conversations: Sequence[ConversationLike]) -> float:
@@ -244,26 +220,48 @@ def evaluate_system(
     conversations: Sequence[ConversationLike],
     settings: DiarizationSettings,
     tick: Callable[[], None] | None = None,
-    *,
-    trim: bool = False,
 ) -> dict[str, float]:
-    """Corpus scores of one system (DER both collars, precision, recall, speaker accuracy, mean speakers found).
-
-    `trim` applies the trim_to_speech proposal (a diagnostic, not the served path)."""
+    """Corpus scores of one system (DER both collars, precision, recall, speaker accuracy, mean speakers found)."""
     per_file, found = [], []
     for conv in conversations:
         hypothesis = diarize(conv, vector_fn, settings)
-        if trim:
-            hypothesis = trim_to_speech(hypothesis, conv.audio, conv.sample_rate)
-        per_file.append(
-            score_diarization(list(conv.segments), hypothesis, uem=(0.0, len(conv.audio) / conv.sample_rate))
-        )
+        per_file.append(_score(conv, hypothesis))
         found.append(len({s.speaker for s in hypothesis}))
         if tick is not None:
             tick()
     scores = aggregate_scores(per_file)
     scores["speakers_found_mean"] = float(np.mean(found))
     return scores
+
+
+def calibrate(
+    model_path: str | Path,
+    conversations: Sequence[ConversationLike],
+    settings: DiarizationSettings | None = None,
+    *,
+    thresholds: Sequence[float] = CALIBRATION_THRESHOLDS,
+    outputs: Sequence[str] = OUTPUTS,
+) -> dict[str, Any]:
+    """Pick the output and clustering threshold with the lowest DER (collar 0.25 s, then collar 0) on `conversations`
+    (validation voices: the test set never tunes anything). Returns metadata.json's `diarization` block + the grid."""
+    base = settings or DiarizationSettings()
+    grid = []
+    for output in [o for o in outputs if o in output_names(model_path)]:
+        fn = onnx_vectors(model_path, output)  # memoised: one model pass per output, re-clustered per threshold
+        for threshold in thresholds:
+            scores = evaluate_system(fn, conversations, replace(base, threshold=threshold))
+            grid.append({"vector": output, "threshold": threshold, **scores})
+    if not grid:
+        raise ValueError(f"calibrate: {model_path} has none of the outputs {list(outputs)}")
+    best = min(grid, key=lambda g: (round(g["der_collar_025"], 6), round(g["der_collar_0"], 6)))
+    return {
+        "vector": best["vector"],
+        "threshold": best["threshold"],
+        "hop_s": base.hop_s,
+        "validation_der_collar_025": best["der_collar_025"],
+        "validation_conversations": len(conversations),
+        "grid": grid,
+    }
 
 
 def evaluate(
@@ -275,32 +273,40 @@ def evaluate(
     both_outputs: bool = True,
     baselines: bool = True,
     fit_conversations: Sequence[ConversationLike] | None = None,
+    calibration: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Score the model (if given) and the baselines; returns the accuracy JSON document.
 
-    `fit_conversations` (default: two validation-voice conversations) fit the MFCC baseline's standardisation.
+    `calibration` (from `calibrate`) sets the model's output and threshold for the headline "model" row and is
+    recorded as the document's `diarization` block (metadata.json's). `fit_conversations` (default: two
+    validation-voice conversations) fit the MFCC baseline's standardisation.
     """
     settings = settings or DiarizationSettings()
-    systems: dict[str, VectorFn] = {}
+    model_settings = settings
+    if calibration is not None:
+        output = calibration["vector"]
+        model_settings = replace(settings, threshold=calibration["threshold"])
+    systems: dict[str, tuple[VectorFn, DiarizationSettings]] = {}
     if model_path is not None:
-        systems["model"] = onnx_vectors(model_path, output)
+        systems["model"] = (onnx_vectors(model_path, output), model_settings)
         other = "embedding" if output == "speaker_embeddings" else "speaker_embeddings"
-        if both_outputs and other in _output_names(model_path):
-            systems[f"model:{other}"] = onnx_vectors(model_path, other)
+        if both_outputs and other in output_names(model_path):
+            systems[f"model:{other}"] = (onnx_vectors(model_path, other), model_settings)
     if baselines:
-        systems["one-speaker"] = one_speaker_vectors
+        systems["one-speaker"] = (one_speaker_vectors, settings)
         fit_set = fit_conversations or validation_conversations(2, 30.0, seed=settings.baseline_fit_seed)
-        systems["mfcc-stats"] = MfccStats().fit(fit_set, settings.hop_s)
+        systems["mfcc-stats"] = (MfccStats().fit(fit_set, settings.hop_s), settings)
     results: dict[str, dict[str, float]] = {}
-    for name, fn in systems.items():
+    for name, (fn, system_settings) in systems.items():
         task = progress.add_task(f"diarizing with {name}", total=len(conversations)) if progress else None
 
         def tick(task: Any = task) -> None:
             if progress is not None and task is not None:
                 progress.advance(task)
 
-        results[name] = evaluate_system(fn, conversations, settings, tick)
+        results[name] = evaluate_system(fn, conversations, system_settings, tick)
+    threshold = model_settings.threshold
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "created_at": datetime.now(UTC).isoformat(),
@@ -316,6 +322,8 @@ def evaluate(
         "one_speaker_theory_der_collar_0": one_speaker_theory_der(conversations),
         "systems": results,
     }
+    if calibration is not None:
+        doc["calibration"] = calibration
     if "model" in results:
         m = results["model"]
         doc["metadata_accuracy"] = {
@@ -325,6 +333,10 @@ def evaluate(
             "der_collar_0": m["der_collar_0"],
             "der_collar_025": m["der_collar_025"],
         }
+        # metadata.json's `diarization` block: what the server must cluster with to get the DER above.
+        doc["diarization"] = {"vector": output, "hop_s": settings.hop_s}
+        if threshold is not None:
+            doc["diarization"]["threshold"] = threshold
     return doc
 
 
@@ -364,7 +376,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per conversation (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="test-set seed (default 0)")
     parser.add_argument("--hop", type=float, default=0.5, help="window hop in seconds (default 0.5)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="clustering cosine threshold (default 0.5)")
+    parser.add_argument("--threshold", type=float, help="clustering cosine threshold (default: the shared default)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="choose the model's output and threshold on validation-voice conversations first (what publish records)",
+    )
+    parser.add_argument("--calibration-conversations", type=int, default=2, help="validation conversations (default 2)")
     parser.add_argument("--max-speakers", type=int, help="cap on speakers per conversation (default: none)")
     parser.add_argument(
         "--vector",
@@ -385,8 +403,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     with console.status("synthesising held-out conversations"):
         conversations = held_out_conversations(args.conversations, args.duration, args.seed)
     with Progress(console=console, transient=True) as progress:
+        calibration = None
+        if args.calibrate and args.model is not None:
+            val = validation_conversations(args.calibration_conversations, args.duration)
+            calibration = calibrate(args.model, val, settings)
         doc = evaluate(
-            args.model, conversations, settings, output=args.vector, baselines=not args.no_baselines, progress=progress
+            args.model,
+            conversations,
+            settings,
+            output=args.vector,
+            baselines=not args.no_baselines,
+            calibration=calibration,
+            progress=progress,
         )
     console.print(accuracy_table(doc))
     console.print(f"one-speaker DER in theory (perfect VAD, collar 0): {doc['one_speaker_theory_der_collar_0']:.2%}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import math
 import os
 import platform
@@ -122,6 +123,7 @@ def export_fast_cnn(out: Path, seed: int = 0) -> tuple[Path, Any]:
     from voiceflow_models.export.to_onnx import export_onnx
     from voiceflow_models.models.fast_cnn import FastCNN
 
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" chatter
     torch.manual_seed(seed)
     network = FastCNN(num_speakers=2).eval()
     export_onnx(network, out, check_parity=False)
@@ -308,7 +310,13 @@ class Suite:
 
     def overhead(self, server: Any, bare: Any) -> None:
         """Round trips at concurrency 1 minus bare ORT."""
-        from voiceflow_inference.benchmarks.roundtrip import oip_latency, overhead_ms, rest_latency, ws_window_latency
+        from voiceflow_inference.benchmarks.roundtrip import (
+            health_latency,
+            oip_latency,
+            overhead_ms,
+            rest_latency,
+            ws_window_latency,
+        )
 
         runs = self.config.roundtrip_runs
         measured = {
@@ -334,6 +342,19 @@ class Suite:
                     Row("serving", f"{name} overhead p50", over, "ms", f"<= {target:g}", at_most(over, target), note)
                 )
 
+        floor = health_latency(server.url, runs=runs)
+        self.raw["health_roundtrip"] = floor.to_dict()
+        self.add(
+            Row(
+                "serving",
+                "GET /health round trip (HTTP stack floor)",
+                floor.p50_ms,
+                "ms",
+                "info",
+                "info",
+                f"p99 {floor.p99_ms:.2f} ms; no model, no body: what any HTTP route costs here",
+            )
+        )
         vad = vad_cost_ms(runs=max(50, runs))
         self.raw["vad_ms"] = vad
         ws_over = self.raw["roundtrip"]["WebSocket window"]["overhead_p50_ms"]
@@ -486,6 +507,8 @@ class Suite:
             progress=lambda text: self.progress.update(self.task, description=f"hot reload: {text}"),
         )
         self.raw["hot_reload"] = result.to_dict()
+        rss = result.rss_mb
+        settled = rss[-1] / rss[c.reloads - 1] - 1.0 if len(rss) > c.reloads >= 1 else float("nan")
         ratio = result.p99_ratio
         self.add(
             Row(
@@ -523,6 +546,15 @@ class Suite:
                 f"< {RSS_GROWTH_TARGET * 100:g}",
                 at_most(result.rss_growth, RSS_GROWTH_TARGET - 1e-12),
                 f"{result.rss_mb[0]:.0f} -> {result.rss_mb[-1]:.0f} MiB" if result.rss_mb else "no cycle completed",
+            ),
+            Row(
+                "hot reload",
+                f"RSS growth without load, cycle {c.reloads} -> {len(result.rss_mb)}",
+                _num(settled * 100, 2),
+                "%",
+                "info",
+                "info",
+                "after the loaded versions (keep_versions) and allocator pools have filled: a leak keeps growing here",
             ),
         )
 
@@ -615,6 +647,31 @@ def run_suite(
     }
 
 
+def markdown_table(doc: dict[str, Any]) -> str:
+    """The rows as a Markdown table (for docs/PERFORMANCE_ANALYSIS.md), with the machine, date and command."""
+    host = doc["host"]
+    lines = [
+        "| section | metric | target | measured | verdict | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        value = r["measured"]
+        shown = "n/a" if value is None or not math.isfinite(value) else f"{value:,.3f}".rstrip("0").rstrip(".")
+        unit = f" {r['unit']}" if r["unit"] and shown != "n/a" else ""
+        verdict = f"**{r['verdict']}**" if r["verdict"] in ("pass", "miss") else r["verdict"]
+        note = r["note"].replace("|", "/")
+        lines.append(f"| {r['section']} | {r['name']} | {r['target']} | {shown}{unit} | {verdict} | {note} |")
+    lines += [
+        "",
+        f"Machine: {host['cpu']}, {host['cpu_count']} cores ({host['machine']}), no GPU, 1-minute load average "
+        f"{host['loadavg_1m']} (shared); onnxruntime {host['onnxruntime']}, Python {host['python']}. "
+        f"Measured {doc['created_at'][:16].replace('T', ' ')} UTC in {doc['wall_s']:.0f} s ({doc['mode']} mode).",
+        "",
+        f"Command: `{doc['command']}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -641,6 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="extra VOICEFLOW_* setting for the server, e.g. VOICEFLOW_BATCHING__ENABLED=true (repeatable)",
     )
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     parser.add_argument("--work-dir", type=Path, help="keep the registry, server log and cache here (default: temp)")
     args = parser.parse_args(argv)
     # Piped output (make, CI logs) gets a wide table instead of rich's 80-column default.
@@ -682,6 +740,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(_json_safe(doc), indent=2) + "\n")
     console.print(f"wrote {output}")
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_table(_json_safe(doc)))
+        console.print(f"wrote {args.markdown}")
     return 0
 
 

@@ -20,6 +20,13 @@ from voiceflow_models.training.utils import apply_extras, instantiate_loggers
 log = logging.getLogger(__name__)
 
 
+def _plain(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict (empty for None)."""
+    if node is None:
+        return {}
+    return dict(OmegaConf.to_container(node, resolve=True)) if isinstance(node, DictConfig) else dict(node)
+
+
 def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test ``cfg.ckpt_path`` on ``cfg.data``'s test split; returns ``(metric_dict, object_dict)``."""
     ckpt = Path(str(cfg.ckpt_path))
@@ -33,7 +40,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         net=net,
         optimizer=hydra.utils.instantiate(cfg.model.optimizer),
         eval_vector=str(cfg.model.get("eval_vector", "probs")),
-        diarizer_options=OmegaConf.to_container(cfg.model.get("diarizer_options") or {}, resolve=True),  # type: ignore[arg-type]
+        diarizer_options=_plain(cfg.model.get("diarizer_options")),
     )
     logger = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger or False)
