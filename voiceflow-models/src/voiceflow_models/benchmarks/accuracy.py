@@ -234,6 +234,23 @@ def evaluate_system(
     return scores
 
 
+def threshold_grid(
+    vector_fn: VectorFn,
+    conversations: Sequence[ConversationLike],
+    settings: DiarizationSettings,
+    thresholds: Sequence[float] = CALIBRATION_THRESHOLDS,
+) -> list[dict[str, Any]]:
+    """Scores of one vector at every clustering threshold."""
+    return [
+        {"threshold": t, **evaluate_system(vector_fn, conversations, replace(settings, threshold=t))}
+        for t in thresholds
+    ]
+
+
+def _rank(scores: dict[str, Any]) -> tuple[float, float]:
+    return round(scores["der_collar_025"], 6), round(scores["der_collar_0"], 6)
+
+
 def calibrate(
     model_path: str | Path,
     conversations: Sequence[ConversationLike],
@@ -248,12 +265,10 @@ def calibrate(
     grid = []
     for output in [o for o in outputs if o in output_names(model_path)]:
         fn = onnx_vectors(model_path, output)  # memoised: one model pass per output, re-clustered per threshold
-        for threshold in thresholds:
-            scores = evaluate_system(fn, conversations, replace(base, threshold=threshold))
-            grid.append({"vector": output, "threshold": threshold, **scores})
+        grid += [{"vector": output, **g} for g in threshold_grid(fn, conversations, base, thresholds)]
     if not grid:
         raise ValueError(f"calibrate: {model_path} has none of the outputs {list(outputs)}")
-    best = min(grid, key=lambda g: (round(g["der_collar_025"], 6), round(g["der_collar_0"], 6)))
+    best = min(grid, key=_rank)
     return {
         "vector": best["vector"],
         "threshold": best["threshold"],
@@ -274,13 +289,15 @@ def evaluate(
     baselines: bool = True,
     fit_conversations: Sequence[ConversationLike] | None = None,
     calibration: dict[str, Any] | None = None,
+    calibration_conversations: Sequence[ConversationLike] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Score the model (if given) and the baselines; returns the accuracy JSON document.
 
     `calibration` (from `calibrate`) sets the model's output and threshold for the headline "model" row and is
     recorded as the document's `diarization` block (metadata.json's). `fit_conversations` (default: two
-    validation-voice conversations) fit the MFCC baseline's standardisation.
+    validation-voice conversations) fit the MFCC baseline's standardisation; with `calibration_conversations`
+    (validation voices) the MFCC baseline's threshold is calibrated there too, as the model's was.
     """
     settings = settings or DiarizationSettings()
     model_settings = settings
@@ -296,7 +313,12 @@ def evaluate(
     if baselines:
         systems["one-speaker"] = (one_speaker_vectors, settings)
         fit_set = fit_conversations or validation_conversations(2, 30.0, seed=settings.baseline_fit_seed)
-        systems["mfcc-stats"] = (MfccStats().fit(fit_set, settings.hop_s), settings)
+        mfcc = MfccStats().fit(fit_set, settings.hop_s)
+        mfcc_settings = settings
+        if calibration_conversations:
+            best = min(threshold_grid(mfcc, calibration_conversations, settings), key=_rank)
+            mfcc_settings = replace(settings, threshold=best["threshold"])
+        systems["mfcc-stats"] = (mfcc, mfcc_settings)
     results: dict[str, dict[str, float]] = {}
     for name, (fn, system_settings) in systems.items():
         task = progress.add_task(f"diarizing with {name}", total=len(conversations)) if progress else None
@@ -407,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.calibrate and args.model is not None:
             val = validation_conversations(args.calibration_conversations, args.duration)
             calibration = calibrate(args.model, val, settings)
+        else:
+            val = None
         doc = evaluate(
             args.model,
             conversations,
@@ -414,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output=args.vector,
             baselines=not args.no_baselines,
             calibration=calibration,
+            calibration_conversations=val,
             progress=progress,
         )
     console.print(accuracy_table(doc))

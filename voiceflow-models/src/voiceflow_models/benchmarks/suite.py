@@ -74,6 +74,7 @@ class SuiteConfig:
     rtf_seconds: float
     capacity_levels: tuple[int, ...]
     capacity_seconds: float
+    capacity_min_windows: int
     steady_s: float
     reload_s: float
     reloads: int
@@ -92,6 +93,7 @@ FULL = SuiteConfig(
     rtf_seconds=30.0,
     capacity_levels=(1, 2, 4, 8, 16, 24, 32, 48, 64),
     capacity_seconds=6.0,
+    capacity_min_windows=100,
     steady_s=15.0,
     reload_s=60.0,
     reloads=20,
@@ -109,6 +111,7 @@ QUICK = SuiteConfig(
     rtf_seconds=4.0,
     capacity_levels=(1, 4),
     capacity_seconds=2.0,
+    capacity_min_windows=0,
     steady_s=2.0,
     reload_s=4.0,
     reloads=2,
@@ -455,6 +458,7 @@ class Suite:
             levels=self.config.capacity_levels,
             seconds=self.config.capacity_seconds,
             p99_budget_ms=WINDOW_P99_BUDGET_MS,
+            min_windows=self.config.capacity_min_windows,
         )
         self.raw["streaming"] = {
             "rtf": rtf,
