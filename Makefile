@@ -78,5 +78,52 @@ test-e2e: setup
 chaos: setup ## the slow fault-injection and fuzzing suites (bounded)
 	$(BIN)/pytest contract/tests voiceflow-inference/tests tests -m slow $(PYTEST_ARGS)
 
+# ---------------------------------------------------------------- the ML engineer's pipeline (the seed's CI steps)
+EXPERIMENT ?= fast_cnn_synthetic
+MODEL_DIR = $(ARTIFACTS)/$(MODEL)
+CKPT ?= $(MODEL_DIR)/model.ckpt
+
+train: $(STAMP) ## train (Hydra overrides: ARGS="model=sophisticated trainer=gpu", EXPERIMENT=...)
+	ARTIFACTS=$(ARTIFACTS) $(BIN)/voiceflow-train experiment=$(EXPERIMENT) $(ARGS)
+
+$(CKPT):
+	$(MAKE) train
+
+export: $(STAMP) $(CKPT) ## export the trained checkpoint to ONNX (dynamic batch, parity-checked)
+	$(PY) -m voiceflow_models.export.to_onnx --checkpoint $(CKPT) --output $(MODEL_DIR)/model.onnx
+
+optimize: $(STAMP) ## ONNX Runtime graph optimisation (EXTENDED, portable)
+	$(PY) -m voiceflow_models.export.optimize --input $(MODEL_DIR)/model.onnx --output $(MODEL_DIR)/model_optimized.onnx
+
+validate: $(STAMP) ## check the optimised model against the contract
+	$(PY) -m voiceflow_models.export.validate_contract --model $(MODEL_DIR)/model_optimized.onnx \
+		--report $(MODEL_DIR)/validation_report.json
+
+benchmark: $(STAMP) ## latency and accuracy (DER vs baselines) tables
+	$(PY) -m voiceflow_models.benchmarks.latency --model $(MODEL_DIR)/model_optimized.onnx \
+		--output $(MODEL_DIR)/benchmark_results.json
+	$(PY) -m voiceflow_models.benchmarks.accuracy --model $(MODEL_DIR)/model_optimized.onnx --calibrate \
+		--output $(MODEL_DIR)/accuracy.json
+
+publish: $(STAMP) $(CKPT) ## the whole pipeline (trains first if no checkpoint): export ... bump, publish to REGISTRY
+	$(PY) -m voiceflow_models.pipeline --checkpoint $(CKPT) --artifacts $(MODEL_DIR) --registry $(REGISTRY)
+
+# ---------------------------------------------------------------- the backend team's workflow
+LOAD_ARGS ?= -u 10 -r 5 -t 30s
+DEPLOY_ARGS ?=
+
+serve: $(STAMP) ## run the inference server on 127.0.0.1:8000 (pulls MODEL@latest from REGISTRY)
+	VOICEFLOW_REGISTRY_URL=$(REGISTRY) VOICEFLOW_MODEL_NAME=$(MODEL) $(BIN)/voiceflow-inference serve --env development
+
+deploy: $(STAMP) ## move a running server (SERVER) to VERSION: pull, validate, reload, smoke test, roll back on failure
+	$(BIN)/voiceflow-inference deploy --server $(SERVER) --env $(ENV) --version $(VERSION) --model $(MODEL) \
+		--registry $(REGISTRY) $(DEPLOY_ARGS)
+
+load: $(STAMP) ## bounded load test of a running server (REST, OIP, WebSocket): SERVER=, LOAD_ARGS=
+	$(PY) voiceflow-inference/tests/load/run_load.py --host $(SERVER) $(LOAD_ARGS)
+
+demo: setup ## the whole workflow end to end on synthetic data (train, publish, serve, stream, hot reload, roll back)
+	$(PY) scripts/demo.py --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
+
 clean: ## remove built artifacts (not the registry)
 	rm -rf $(ARTIFACTS) outputs multirun .pytest_cache

@@ -131,3 +131,19 @@ def test_performance_markdown_states_targets_machine_and_command():
     assert "2,236,776" in text and "1.70 / 2.50 ms" in text and "1.70 / 5.00 ms" in text
     assert "p99 < 4.48 ms: best 2.50 ms -> **met**" in text
     assert "missed by 2.0 points" in text and "Xeon" in text and "--checkpoint x" in text
+
+
+def test_calibration_uses_validation_voices_and_travels_to_metadata(
+    tiny_onnx, heldout_conversations, fit_conversations
+):
+    from voiceflow_contract.schemas import DiarizationCalibration
+
+    cal = accuracy.calibrate(tiny_onnx.path, fit_conversations, thresholds=(0.5, 0.8))
+    assert cal["vector"] in ("speaker_embeddings", "embedding") and cal["threshold"] in (0.5, 0.8)
+    assert len(cal["grid"]) == 4 and cal["validation_conversations"] == len(fit_conversations)
+    best = min(cal["grid"], key=lambda g: (g["der_collar_025"], g["der_collar_0"]))
+    assert cal["validation_der_collar_025"] == best["der_collar_025"]
+    doc = accuracy.evaluate(tiny_onnx.path, heldout_conversations[:1], baselines=False, calibration=cal)
+    assert doc["vector_output"] == cal["vector"] and doc["calibration"]["threshold"] == cal["threshold"]
+    block = DiarizationCalibration.model_validate(doc["diarization"])  # what publish_model.py writes
+    assert (block.vector, block.threshold, block.hop_s) == (cal["vector"], cal["threshold"], 0.5)

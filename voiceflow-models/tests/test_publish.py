@@ -47,6 +47,7 @@ def test_publish_writes_the_four_files_with_full_metadata(fast_onnx, tmp_path, r
     acc = json.loads(release_inputs["accuracy"].read_text())
     assert meta.accuracy.der_collar_025 == acc["systems"]["model"]["der_collar_025"]
     assert ModelMetadata.read(meta_out).file.sha256 == sha
+    assert meta.diarization is not None and meta.diarization.vector == acc["diarization"]["vector"]
     report = ValidationReport.read(folder / "validation_report.json")
     assert report.passed and report.model_sha256 == sha
     # The registry's own view agrees, and the serving side can pull it.
@@ -116,6 +117,9 @@ def test_pipeline_publishes_then_patches(tiny_network, tmp_path, registry_url):
     } <= set(first.artifacts)
     assert set(first.timings_s) == {"export", "optimise", "validate", "benchmark", "accuracy", "version", "publish"}
     assert {p.name for p in (_root(registry_url) / "tiny-cnn" / "v1.0.0").iterdir()} >= FOUR_FILES
+    meta = ModelMetadata.read(_root(registry_url) / "tiny-cnn" / "v1.0.0" / "metadata.json")
+    calibration = json.loads(first.artifacts["accuracy.json"].read_text())["calibration"]
+    assert (meta.diarization.vector, meta.diarization.threshold) == (calibration["vector"], calibration["threshold"])
 
     retrained = type(tiny_network)()  # same architecture, fresh weights
     retrained.load_state_dict({k: v + 0.01 for k, v in tiny_network.state_dict().items()})

@@ -3,7 +3,9 @@
 ``validate_model_contract`` never raises because a model is bad; it returns a :class:`ValidationReport` whose failed
 checks name the broken rules. Hostile files are handled defensively: the size is checked before anything is read, the
 model is parsed from bytes (external-data references are refused, so a model cannot make us read other files), absurd
-declared dimensions are refused before a session runs, and every ONNX / ONNX Runtime exception becomes a failed check.
+declared dimensions are refused before a session runs, every ONNX / ONNX Runtime exception becomes a failed check,
+and every inference run is bounded in time (``run_timeout_s``): a graph that never finishes (e.g. a ``Loop`` with an
+astronomic trip count) is terminated and fails its rule instead of hanging the caller.
 
 The runtime probes feed the tensor the model *declares* (its dtype and fixed dims), so each defect is reported once, by
 the rule that names it: a float64 input fails ``input.dtype`` and not also every runtime check.
@@ -16,6 +18,7 @@ import io
 import math
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ VALIDATOR_VERSION = __version__
 PROTOBUF_LIMIT_BYTES = 2**31 - 1  # a single ONNX protobuf cannot exceed 2 GiB
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
+RUN_TIMEOUT_S = 60.0  # longest single inference run; a 1 s window takes milliseconds on any contract-sized model
 
 Array = npt.NDArray[Any]
 ProgressCallback = Callable[[int, int], None]
@@ -299,15 +303,26 @@ def _check_graph(
         if isinstance(d, int) and d > settings.max_declared_dim
     ]
     biggest = max((d for t in [*inputs, *outputs.values()] for d in t.shape if isinstance(d, int)), default=0)
-    if not too_big and inputs:
+    # ONNX dims are >= 0 (dynamic axes are symbolic); a negative one would make every probe allocation fail.
+    negative = [(t.name, d) for t in [*inputs, *outputs.values()] for d in t.shape if isinstance(d, int) and d < 0]
+    if not too_big and not negative and inputs:
         # Dims that are each plausible can still multiply into a probe no host can allocate.
         largest_batch = max(settings.batch_sizes)
         for graph_input in inputs:
             elements = math.prod(_probe_shape(graph_input, largest_batch, contract.window_samples))
             if elements > settings.max_declared_dim:
                 too_big.append((graph_input.name, elements))
-    sane = not too_big
-    if too_big:
+    sane = not too_big and not negative
+    if negative:
+        name, dim = negative[0]
+        checks.fail(
+            "graph.declared_dims",
+            f"'{name}' declares the negative dimension {dim} (use a symbolic dim_param for a dynamic axis); not run",
+            measured=dim,
+            limit=">= 0",
+            unit="elements",
+        )
+    elif too_big:
         name, dim = too_big[0]
         checks.fail(
             "graph.declared_dims",
@@ -495,6 +510,60 @@ def _make_session(data: bytes, threads: int, providers: list[str]) -> Any:
     return session
 
 
+class RunTimeoutError(RuntimeError):
+    """An inference run exceeded the validator's time bound and was terminated."""
+
+
+class _BoundedSession:
+    """An ONNX Runtime session whose every ``run`` is terminated after ``timeout_s`` (RunOptions.terminate).
+
+    One watchdog thread per session (not a timer per run) so that latency measurements carry no timer overhead; each
+    run gets its own RunOptions, so a late terminate can never hit the next run.
+    """
+
+    def __init__(self, session: Any, timeout_s: float) -> None:
+        self._session = session
+        self.timeout_s = timeout_s
+        self._current: tuple[float, Any] | None = None
+        self._closed = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="validator-run-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        poll = min(0.05, self.timeout_s / 4)
+        while not self._closed.wait(poll):
+            current = self._current
+            if current is not None and time.monotonic() > current[0]:
+                current[1].terminate = True
+
+    def run(self, output_names: Any, feed: dict[str, Array]) -> Any:
+        import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
+
+        options = ort.RunOptions()
+        options.log_severity_level = 4  # the terminate is reported as a failed check; ORT's own log line is noise
+        self._current = (time.monotonic() + self.timeout_s, options)
+        try:
+            return self._session.run(output_names, feed, options)
+        except Exception as exc:
+            if options.terminate:
+                raise RunTimeoutError(
+                    f"inference did not finish within {self.timeout_s:g} s and was terminated "
+                    "(a graph that loops or computes far too much)"
+                ) from exc
+            raise
+        finally:
+            self._current = None
+
+    def get_outputs(self) -> Any:
+        return self._session.get_outputs()
+
+    def get_providers(self) -> Any:
+        return self._session.get_providers()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
 def _run(session: Any, input_name: str, audio: Array) -> dict[str, Array]:
     names = [o.name for o in session.get_outputs()]
     values = session.run(None, {input_name: audio})
@@ -523,6 +592,9 @@ def _check_batches(
         expected = [batch, *_fmt_shape(graph.primary.shape[1:])]
         try:
             outs = _run(session, graph.input.name, audio)
+        except RunTimeoutError as exc:  # one hung run is enough: the other batch sizes would hang as long
+            checks.fail(rule, f"inference at batch {batch} failed: {exc}", measured="timeout", limit=expected)
+            break
         except Exception as exc:  # any ORT failure (shape mismatch, kernel error, bad alloc) is this rule failing
             checks.fail(rule, f"inference at batch {batch} failed: {exc}", measured="error", limit=expected)
             continue
@@ -765,6 +837,7 @@ def validate_model_contract(
     latency_runs: int | None = None,
     measure_latency: bool = True,
     on_latency_run: ProgressCallback | None = None,
+    run_timeout_s: float = RUN_TIMEOUT_S,
 ) -> ValidationReport:
     """Check the ONNX model at ``path`` against the contract and ``profile``'s budgets.
 
@@ -779,6 +852,7 @@ def validate_model_contract(
         latency_runs: timed runs for latency.p99 (default: the contract's ``latency_timed_runs``).
         measure_latency: False skips latency.p99 (reported as SKIPPED).
         on_latency_run: progress callback ``(done, total)`` during the timed runs.
+        run_timeout_s: longest single inference run; a run past it is terminated and fails its rule.
 
     Returns:
         The report; ``report.passed`` is False when any rule failed. Never raises because of the model.
@@ -790,6 +864,8 @@ def validate_model_contract(
     runs = latency_runs if latency_runs is not None else contract.validation.latency_timed_runs
     if runs < 1:
         raise ValueError(f"latency_runs must be >= 1, got {runs}")
+    if not run_timeout_s > 0:
+        raise ValueError(f"run_timeout_s must be > 0, got {run_timeout_s}")
 
     model_path = Path(path)
     checks = _Checks()
@@ -812,6 +888,7 @@ def validate_model_contract(
             session_providers=session_providers,
             available=available,
             on_latency_run=on_latency_run,
+            run_timeout_s=run_timeout_s,
         )
     except Exception as exc:  # a validator bug must still produce a failed report, never crash the caller
         checks.fail("validator.error", f"unexpected {type(exc).__name__}: {exc}", measured="error", limit="none")
@@ -849,6 +926,7 @@ def _run_rules(
     session_providers: list[str],
     available: list[str],
     on_latency_run: ProgressCallback | None,
+    run_timeout_s: float = RUN_TIMEOUT_S,
 ) -> tuple[str, LatencyStats | None]:
     """Every rule in order; returns (sha256, latency). Rules not reached are filled in by the caller."""
     import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
@@ -863,7 +941,7 @@ def _run_rules(
         session = None
         if graph is not None:
             try:
-                session = _make_session(data, threads, session_providers)
+                session = _BoundedSession(_make_session(data, threads, session_providers), run_timeout_s)
             except Exception as exc:  # ORT raises Fail/InvalidGraph/NotImplemented... for bad models
                 checks.fail("runtime.session", f"ONNX Runtime cannot load the model: {exc}", measured=False, limit=True)
                 checks.block("runtime.session failed")
@@ -871,25 +949,28 @@ def _run_rules(
                 session_providers = checks.session_providers = list(session.get_providers())
                 checks.ok("runtime.session", f"onnxruntime {ort.__version__} on {session_providers}", True, True)
         if session is not None and graph is not None:
-            if _check_batches(checks, session, graph, contract, runtime):
-                _check_values(checks, session, graph, contract, runtime, num_speakers)
-                if measure_latency:
-                    latency = _check_latency(
-                        checks,
-                        session,
-                        graph,
-                        contract,
-                        chosen,
-                        threads=threads,
-                        runs=runs,
-                        session_providers=session_providers,
-                        available=available,
-                        on_run=on_latency_run,
-                    )
+            try:
+                if _check_batches(checks, session, graph, contract, runtime):
+                    _check_values(checks, session, graph, contract, runtime, num_speakers)
+                    if measure_latency:
+                        latency = _check_latency(
+                            checks,
+                            session,
+                            graph,
+                            contract,
+                            chosen,
+                            threads=threads,
+                            runs=runs,
+                            session_providers=session_providers,
+                            available=available,
+                            on_run=on_latency_run,
+                        )
+                    else:
+                        checks.skip("latency.p99", "latency measurement disabled (--no-latency)", limit=chosen.p99_ms)
                 else:
-                    checks.skip("latency.p99", "latency measurement disabled (--no-latency)", limit=chosen.p99_ms)
-            else:
-                checks.block("the model runs at no batch size")
+                    checks.block("the model runs at no batch size")
+            finally:
+                session.close()
     return sha, latency
 
 

@@ -3,8 +3,10 @@
     voiceflow-inference serve [--env ENV] [--host HOST] [--port PORT]
     voiceflow-inference pull [--env ENV] [--model NAME] [--version REF] [--registry URL] [--cache-dir DIR]
     voiceflow-inference hot-reload VERSION [MODEL] [--env ENV] [--registry URL] [--watch-dir DIR]
+    voiceflow-inference deploy --server URL --version REF [--env ENV] [--pin/--no-pin] ... (see deploy --help)
 
-Exit codes: 0 ok, 1 the model failed validation, 2 bad usage or configuration, 3 registry error.
+Exit codes: 0 ok, 1 the model failed validation, 2 bad usage or configuration, 3 registry error
+(deploy adds 4-7: voiceflow_inference.deploy).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
 from voiceflow_inference.config import ENVIRONMENTS, ConfigError, Settings, load_settings
+from voiceflow_inference.deploy import add_deploy_parser, run_deploy_command
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_REGISTRY = 0, 1, 2, 3
 
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     hot.add_argument("--registry", help="registry URL (default from config)")
     hot.add_argument("--watch-dir", type=Path, help="watch directory (default from config)")
     hot.add_argument("--cache-dir", type=Path, help="cache directory (default from config)")
+    add_deploy_parser(sub, ENVIRONMENTS)
     return parser
 
 
@@ -198,6 +202,8 @@ def _cmd_hot_reload(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `voiceflow-inference` command."""
     args = _parser().parse_args(argv)
+    if args.command == "deploy":
+        return run_deploy_command(args)  # reads its own settings: it targets a remote server
     try:
         settings = _settings(args)
         if args.command == "serve":

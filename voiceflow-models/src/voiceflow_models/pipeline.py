@@ -88,7 +88,7 @@ def run_pipeline(
     latency_runs: int = 300,
     conversations: int = 8,
     duration_s: float = 30.0,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     validation_latency_runs: int | None = None,
     check_latency: bool = True,
     latency_attempts: int = 3,
@@ -197,10 +197,26 @@ def run_pipeline(
 
     def do_accuracy() -> dict[str, Any]:
         convs = held_out_conversations(conversations, duration_s)
-        fit = validation_conversations(2, duration_s)  # MFCC baseline standardisation: validation voices only
+        # Validation voices only: fit the MFCC baseline, and calibrate the clustering (output + threshold) that
+        # metadata.json records and the server streams with. The test conversations tune nothing.
+        val = validation_conversations(2, duration_s)
         settings = accuracy.DiarizationSettings(threshold=threshold)
+        calibration = accuracy.calibrate(model, val, settings) if threshold is None else None
+        if calibration is not None:
+            console.print(
+                f"  calibrated on {len(val)} validation conversations: cluster '{calibration['vector']}' at "
+                f"threshold {calibration['threshold']} (validation DER {calibration['validation_der_collar_025']:.2%})"
+            )
         with Progress(console=console, transient=True) as progress:
-            doc = accuracy.evaluate(model, convs, settings, fit_conversations=fit, progress=progress)
+            doc = accuracy.evaluate(
+                model,
+                convs,
+                settings,
+                fit_conversations=val,
+                calibration=calibration,
+                calibration_conversations=val if calibration is not None else None,
+                progress=progress,
+            )
         console.print(accuracy.accuracy_table(doc))
         return doc
 
@@ -262,7 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-runs", type=int, default=300, help="timed runs per benchmark setting")
     parser.add_argument("--conversations", type=int, default=8, help="held-out conversations for DER")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per held-out conversation")
-    parser.add_argument("--threshold", type=float, default=0.5, help="clustering cosine threshold")
+    parser.add_argument(
+        "--threshold", type=float, help="fixed clustering threshold (default: calibrated on validation conversations)"
+    )
     parser.add_argument(
         "--no-latency-check", action="store_true", help="validate without the p99 budget (recorded as skipped)"
     )

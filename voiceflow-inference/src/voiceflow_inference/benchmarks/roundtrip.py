@@ -1,10 +1,17 @@
 """Round-trip latency at concurrency 1 through each front door: REST /infer (httpx), OIP JSON and OIP binary
-(tritonclient.http, as a Triton/KServe client would call us) and one WebSocket window (websockets)."""
+(tritonclient.http, as a Triton/KServe client would call us) and one WebSocket window (websockets).
+
+Each front door is a *caller* (a context manager yielding ``call() -> bool``). ``interleaved`` times an endpoint and
+bare ONNX Runtime in alternating blocks, so both see the same background load: on a shared machine that is what
+makes "endpoint minus bare ORT" meaningful.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -12,25 +19,60 @@ import orjson
 
 from voiceflow_inference.benchmarks.audio import window_batch
 from voiceflow_inference.benchmarks.stats import Summary, summarize
+from voiceflow_inference.inference import InferenceEngine
+
+Call = Callable[[], bool]
 
 
-def _timed(call: Callable[[], bool], runs: int, warmup: int) -> Summary:
-    failures = 0
-    for _ in range(warmup):
-        call()
-    samples: list[float] = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        ok = call()
-        elapsed = time.perf_counter() - started
-        if ok:
-            samples.append(elapsed)
-        else:
-            failures += 1
-    return summarize(samples, failures)
+def _timed(call: Call, runs: int, warmup: int) -> Summary:
+    return interleaved([call], runs=runs, warmup=warmup)[0]
 
 
-def rest_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
+def interleaved(calls: list[Call], *, runs: int = 200, warmup: int = 10, block: int = 10) -> list[Summary]:
+    """Time each call ``runs`` times, alternating blocks of ``block`` calls between them; one Summary per call."""
+    for call in calls:
+        for _ in range(warmup):
+            call()
+    samples: list[list[float]] = [[] for _ in calls]
+    failures = [0] * len(calls)
+    done = 0
+    while done < runs:
+        n = min(block, runs - done)
+        for k, call in enumerate(calls):
+            for _ in range(n):
+                started = time.perf_counter()
+                ok = call()
+                elapsed = time.perf_counter() - started
+                if ok:
+                    samples[k].append(elapsed)
+                else:
+                    failures[k] += 1
+        done += n
+    return [summarize(s, f) for s, f in zip(samples, failures, strict=True)]
+
+
+@contextmanager
+def bare_caller(path: str | Path, threads: int = 1) -> Iterator[Call]:
+    """``session.run`` at batch 1 with the server's session options."""
+    engine = InferenceEngine(path, intra_op_threads=threads, inter_op_threads=1)
+    feed = {engine.input_name: window_batch(1)}
+
+    def call() -> bool:
+        engine.session.run(None, feed)
+        return True
+
+    yield call
+
+
+@contextmanager
+def health_caller(url: str) -> Iterator[Call]:
+    """``GET /health`` (no model, no body): the HTTP stack's own floor."""
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        yield lambda: client.get("/health").status_code == 200
+
+
+@contextmanager
+def rest_caller(url: str) -> Iterator[Call]:
     """``POST /infer`` with one window (body pre-serialised: the client's JSON encoding is not timed)."""
     body = orjson.dumps({"audio": window_batch(1).tolist()})
     with httpx.Client(base_url=url, timeout=30.0) as client:
@@ -39,16 +81,11 @@ def rest_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
             response = client.post("/infer", content=body, headers={"Content-Type": "application/json"})
             return response.status_code == 200 and len(response.json()["probabilities"]) == 1
 
-        return _timed(call, runs, warmup)
+        yield call
 
 
-def health_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
-    """``GET /health`` (no model, no body): the HTTP stack's own floor, to read the other overheads against."""
-    with httpx.Client(base_url=url, timeout=30.0) as client:
-        return _timed(lambda: client.get("/health").status_code == 200, runs, warmup)
-
-
-def oip_latency(url: str, model: str, *, binary: bool, runs: int = 200, warmup: int = 10) -> Summary:
+@contextmanager
+def oip_caller(url: str, model: str, *, binary: bool) -> Iterator[Call]:
     """OIP infer through tritonclient.http with one window, JSON (``binary=False``) or the binary extension.
 
     The whole client call is timed, including tritonclient's own encoding of the tensor (what a user pays)."""
@@ -56,25 +93,26 @@ def oip_latency(url: str, model: str, *, binary: bool, runs: int = 200, warmup: 
 
     client = triton.InferenceServerClient(url=url.removeprefix("http://"), network_timeout=30.0)
     audio = window_batch(1)
+
+    def call() -> bool:
+        tensor = triton.InferInput("audio", list(audio.shape), "FP32")
+        tensor.set_data_from_numpy(audio, binary_data=binary)
+        output = triton.InferRequestedOutput("speaker_embeddings", binary_data=binary)
+        try:
+            result = client.infer(model, [tensor], outputs=[output])
+        except Exception:  # tritonclient raises InferenceServerException and socket errors alike
+            return False
+        probs = result.as_numpy("speaker_embeddings")
+        return probs is not None and probs.shape[0] == 1
+
     try:
-
-        def call() -> bool:
-            tensor = triton.InferInput("audio", list(audio.shape), "FP32")
-            tensor.set_data_from_numpy(audio, binary_data=binary)
-            output = triton.InferRequestedOutput("speaker_embeddings", binary_data=binary)
-            try:
-                result = client.infer(model, [tensor], outputs=[output])
-            except Exception:  # tritonclient raises InferenceServerException and socket errors alike
-                return False
-            probs = result.as_numpy("speaker_embeddings")
-            return probs is not None and probs.shape[0] == 1
-
-        return _timed(call, runs, warmup)
+        yield call
     finally:
         client.close()
 
 
-def ws_window_latency(ws_url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
+@contextmanager
+def ws_window_caller(ws_url: str) -> Iterator[Call]:
     """One WebSocket window: send exactly one 1 s float32 frame (hop 1 s) and wait for its ``window`` message."""
     from websockets.sync.client import connect
 
@@ -90,9 +128,32 @@ def ws_window_latency(ws_url: str, *, runs: int = 200, warmup: int = 10) -> Summ
             message = orjson.loads(ws.recv(timeout=30))
             return bool(message.get("type") == "window" and message.get("probabilities") is not None)
 
-        summary = _timed(call, runs, warmup)
+        yield call
         ws.send(orjson.dumps({"type": "stop"}).decode())
-        return summary
+
+
+def health_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
+    """``GET /health`` round trip."""
+    with health_caller(url) as call:
+        return _timed(call, runs, warmup)
+
+
+def rest_latency(url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
+    """``POST /infer`` round trip with one window."""
+    with rest_caller(url) as call:
+        return _timed(call, runs, warmup)
+
+
+def oip_latency(url: str, model: str, *, binary: bool, runs: int = 200, warmup: int = 10) -> Summary:
+    """OIP infer round trip (tritonclient) with one window."""
+    with oip_caller(url, model, binary=binary) as call:
+        return _timed(call, runs, warmup)
+
+
+def ws_window_latency(ws_url: str, *, runs: int = 200, warmup: int = 10) -> Summary:
+    """One WebSocket window round trip."""
+    with ws_window_caller(ws_url) as call:
+        return _timed(call, runs, warmup)
 
 
 def overhead_ms(endpoint: Summary, bare: Summary) -> float:
@@ -100,4 +161,16 @@ def overhead_ms(endpoint: Summary, bare: Summary) -> float:
     return round(endpoint.p50_ms - bare.p50_ms, 4) if np.isfinite(endpoint.p50_ms) else float("nan")
 
 
-__all__ = ["health_latency", "oip_latency", "overhead_ms", "rest_latency", "ws_window_latency"]
+__all__ = [
+    "bare_caller",
+    "health_caller",
+    "health_latency",
+    "interleaved",
+    "oip_caller",
+    "oip_latency",
+    "overhead_ms",
+    "rest_caller",
+    "rest_latency",
+    "ws_window_caller",
+    "ws_window_latency",
+]

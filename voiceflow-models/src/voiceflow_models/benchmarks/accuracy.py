@@ -364,7 +364,7 @@ def evaluate(
 
 def der_of_model(model_path: str | Path, conversations: Sequence[ConversationLike] | None = None) -> float:
     """DER (collar 0.25 s) of one model on the default held-out set (used by optimize.py to judge int8)."""
-    convs = conversations if conversations is not None else held_out_conversations(4, 30.0)
+    convs = conversations if conversations is not None else held_out_conversations(8, 30.0)
     return evaluate_system(onnx_vectors(model_path), convs, DiarizationSettings())["der_collar_025"]
 
 

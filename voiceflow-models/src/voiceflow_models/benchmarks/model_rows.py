@@ -34,7 +34,7 @@ def model_latency(
     results = latency.benchmark_onnx(model_path, threads=threads, runs=runs, warmup=warmup, progress=progress)
     if network is not None:
         results += latency.benchmark_torch(
-            network, threads=threads, runs=max(50, runs // 2), warmup=min(warmup, 10), progress=progress
+            network, threads=threads, runs=max(10, runs // 2), warmup=min(warmup, 10), progress=progress
         )
     return results
 

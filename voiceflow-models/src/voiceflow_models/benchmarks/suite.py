@@ -100,13 +100,13 @@ FULL = SuiteConfig(
     reload_cycles=50,
 )
 QUICK = SuiteConfig(
-    latency_runs=60,
-    training_steps=2,
-    training_batch=8,
-    bare_runs=60,
+    latency_runs=30,
+    training_steps=1,
+    training_batch=4,
+    bare_runs=40,
     batch_sizes=(1, 8),
     batch_seconds=0.25,
-    roundtrip_runs=30,
+    roundtrip_runs=25,
     concurrency=((1, 40), (4, 80), (16, 96), (64, 128)),
     rtf_seconds=4.0,
     capacity_levels=(1, 4),
@@ -247,7 +247,9 @@ class Suite:
             training_throughput,
         )
 
-        results = model_latency(model_path, network, runs=self.config.latency_runs, warmup=20)
+        results = model_latency(
+            model_path, network, runs=self.config.latency_runs, warmup=min(20, self.config.latency_runs)
+        )
         self.raw["model_latency"] = [r.__dict__ for r in results]
         for r in results:
             engine = "ORT" if r.engine == "onnxruntime" else "PyTorch eager"
@@ -311,39 +313,54 @@ class Suite:
         )
         return bare, best
 
-    def overhead(self, server: Any, bare: Any) -> None:
-        """Round trips at concurrency 1 minus bare ORT."""
+    def overhead(self, server: Any, model_path: Path, threads: int) -> None:
+        """Round trips at concurrency 1 minus bare ORT, each endpoint interleaved with bare ORT in blocks of 10 calls
+        so that both see the same background load."""
         from voiceflow_inference.benchmarks.roundtrip import (
+            bare_caller,
             health_latency,
-            oip_latency,
+            interleaved,
+            oip_caller,
             overhead_ms,
-            rest_latency,
-            ws_window_latency,
+            rest_caller,
+            ws_window_caller,
         )
 
         runs = self.config.roundtrip_runs
-        measured = {
-            "REST /infer (JSON)": (rest_latency(server.url, runs=runs), None),
-            "OIP infer JSON": (oip_latency(server.url, MODEL_NAME, binary=False, runs=runs), None),
+        doors = {
+            "REST /infer (JSON)": (lambda: rest_caller(server.url), None),
+            "OIP infer JSON": (lambda: oip_caller(server.url, MODEL_NAME, binary=False), None),
             "OIP infer binary": (
-                oip_latency(server.url, MODEL_NAME, binary=True, runs=runs),
+                lambda: oip_caller(server.url, MODEL_NAME, binary=True),
                 OIP_BINARY_OVERHEAD_TARGET_MS,
             ),
-            "WebSocket window": (ws_window_latency(server.ws_url, runs=runs), WS_OVERHEAD_TARGET_MS),
+            "WebSocket window": (lambda: ws_window_caller(server.ws_url), WS_OVERHEAD_TARGET_MS),
         }
         self.raw["roundtrip"] = {}
-        for name, (summary, target) in measured.items():
-            over = overhead_ms(summary, bare)
-            self.raw["roundtrip"][name] = {**summary.to_dict(), "overhead_p50_ms": over}
-            note = f"round trip p50 {summary.p50_ms:.2f} / p99 {summary.p99_ms:.2f} ms"
-            if summary.failures:
-                note += f"; {summary.failures} failed"
-            if target is None:
-                self.add(Row("serving", f"{name} overhead p50", over, "ms", "info", "info", note))
-            else:
-                self.add(
-                    Row("serving", f"{name} overhead p50", over, "ms", f"<= {target:g}", at_most(over, target), note)
+        with bare_caller(model_path, threads) as bare_call:
+            for name, (caller, target) in doors.items():
+                with caller() as call:
+                    summary, bare = interleaved([call, bare_call], runs=runs)
+                over = overhead_ms(summary, bare)
+                self.raw["roundtrip"][name] = {
+                    **summary.to_dict(),
+                    "overhead_p50_ms": over,
+                    "bare_interleaved": bare.to_dict(),
+                }
+                note = (
+                    f"round trip p50 {summary.p50_ms:.2f} / p99 {summary.p99_ms:.2f} ms; "
+                    f"bare ORT alongside p50 {bare.p50_ms:.2f} ms"
                 )
+                if summary.failures:
+                    note += f"; {summary.failures} failed"
+                if target is None:
+                    self.add(Row("serving", f"{name} overhead p50", over, "ms", "info", "info", note))
+                else:
+                    self.add(
+                        Row(
+                            "serving", f"{name} overhead p50", over, "ms", f"<= {target:g}", at_most(over, target), note
+                        )
+                    )
 
         floor = health_latency(server.url, runs=runs)
         self.raw["health_roundtrip"] = floor.to_dict()
@@ -426,11 +443,12 @@ class Suite:
         )
         return top
 
-    def batching(self, server: Any, bare: Any, best: Any) -> None:
+    def batching(self, server: Any, model_path: Path, threads: int, best: Any) -> None:
         """Concurrency-1 latency (does batching cost latency?) and the throughput sweep with the batcher on."""
-        from voiceflow_inference.benchmarks.roundtrip import oip_latency, overhead_ms
+        from voiceflow_inference.benchmarks.roundtrip import bare_caller, interleaved, oip_caller, overhead_ms
 
-        summary = oip_latency(server.url, MODEL_NAME, binary=True, runs=self.config.roundtrip_runs)
+        with bare_caller(model_path, threads) as bare_call, oip_caller(server.url, MODEL_NAME, binary=True) as call:
+            summary, bare = interleaved([call, bare_call], runs=self.config.roundtrip_runs)
         over = overhead_ms(summary, bare)
         self.raw["batching"] = {"env": BATCHING_ENV, "oip_binary_c1": {**summary.to_dict(), "overhead_p50_ms": over}}
         self.add(
@@ -441,8 +459,8 @@ class Suite:
                 "ms",
                 f"<= {OIP_BINARY_OVERHEAD_TARGET_MS:g}",
                 at_most(over, OIP_BINARY_OVERHEAD_TARGET_MS),
-                f"round trip p50 {summary.p50_ms:.2f} / p99 {summary.p99_ms:.2f} ms; "
-                "max_batch 16, max_delay 0 ms, 2 concurrent",
+                f"round trip p50 {summary.p50_ms:.2f} / p99 {summary.p99_ms:.2f} ms, bare ORT alongside "
+                f"{bare.p50_ms:.2f} ms; max_batch 16, max_delay 0 ms, 2 concurrent",
             )
         )
         self.throughput(server, best, label=", batching on", section="batching")
@@ -619,12 +637,12 @@ def run_suite(
         else:
             model_path = model
         suite.step("model latency + training", lambda: suite.model_rows(model_path, network))
-        bare, best = suite.step("bare ONNX Runtime", lambda: suite.bare_ort(model_path, server_threads))
+        _, best = suite.step("bare ONNX Runtime", lambda: suite.bare_ort(model_path, server_threads))
         url = suite.step("publish", lambda: publish_for_serving(model_path, work_dir / "registry"))
         watch_dir = work_dir / "watch"
         env = {"VOICEFLOW_ORT__INTRA_OP_THREADS": str(server_threads), **(server_env or {})}
         with ServerProcess(registry_url=url, work_dir=work_dir / "server", watch_dir=watch_dir, env=env) as server:
-            suite.step("serving overhead", lambda: suite.overhead(server, bare))
+            suite.step("serving overhead", lambda: suite.overhead(server, model_path, server_threads))
             suite.step("throughput", lambda: suite.throughput(server, best))
             suite.step("streaming", lambda: suite.streaming(server))
             suite.step("hot reload", lambda: suite.hot_reload(server, model_path, watch_dir))
@@ -633,7 +651,9 @@ def run_suite(
         with ServerProcess(
             registry_url=url, work_dir=work_dir / "server-batching", watch_dir=None, env=batching_env
         ) as server:
-            suite.step("throughput, micro-batching on", lambda: suite.batching(server, bare, best))
+            suite.step(
+                "throughput, micro-batching on", lambda: suite.batching(server, model_path, server_threads, best)
+            )
         suite.gpu_pending()
         suite.progress.advance(suite.task)
     return {

@@ -28,6 +28,7 @@ from voiceflow_contract.schemas import (
     Architecture,
     ContractInfo,
     DevicePerformance,
+    DiarizationCalibration,
     FileInfo,
     Lineage,
     ModelMetadata,
@@ -115,6 +116,12 @@ def accuracy_from(accuracy: dict[str, Any] | None) -> Accuracy:
     return Accuracy.model_validate(accuracy["metadata_accuracy"])
 
 
+def diarization_from(accuracy: dict[str, Any] | None) -> DiarizationCalibration | None:
+    """The clustering the accuracy was measured with (output, threshold, hop): the server streams with the same."""
+    block = (accuracy or {}).get("diarization")
+    return DiarizationCalibration.model_validate(block) if block else None
+
+
 def build_metadata(
     model_path: str | Path,
     *,
@@ -169,6 +176,7 @@ def build_metadata(
             embedding_dim=info.embedding_dim,
         ),
         file=FileInfo(size_bytes=info.size_bytes, sha256=info.sha256, onnx_opset=info.opset),
+        diarization=diarization_from(accuracy),
         lineage=Lineage(
             config_hash=facts.config_hash,
             dataset_fingerprint=facts.dataset_fingerprint,
