@@ -30,8 +30,8 @@ from voiceflow_contract.validator import validate_model_contract
 
 BOUND_S = 20.0  # per-file wall-clock bound (generous: the box is shared by many test runs)
 RUN_TIMEOUT_S = 2.0  # per-inference bound handed to the validator
-FAST = settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-SLOW = settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+SLOW = settings(max_examples=2000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 # ---------------------------------------------------------------------------------------------------------- oracle
@@ -45,7 +45,9 @@ def really_honours_contract(data: bytes) -> bool:
             return False
         for batch in (1, 8):
             audio = (np.random.default_rng(batch).standard_normal((batch, 48000)) * 0.1).astype(np.float32)
-            outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"audio": audio}), strict=True))
+            outputs = dict(
+                zip([o.name for o in session.get_outputs()], session.run(None, {"audio": audio}), strict=True)
+            )
             probs = np.asarray(outputs.get("speaker_embeddings"))
             if probs.dtype != np.float32 or probs.ndim != 2 or probs.shape[0] != batch or probs.shape[1] < 2:
                 return False
@@ -217,19 +219,23 @@ def huge_attribute(data: st.DataObject, model: onnx.ModelProto) -> bool:
 
 def deep_subgraphs(data: st.DataObject, model: onnx.ModelProto) -> bool:
     """The primary output computed inside ``depth`` nested If branches (a deep recursive protobuf)."""
-    depth = data.draw(st.integers(1, 120), label="depth")
+    depth = data.draw(st.integers(1, 30), label="depth")  # protobuf's own nesting limit is ~33 levels here
     out = model.graph.output[0].name
     producer = next(n for n in model.graph.node if out in n.output)
     producer.output[:] = ["deep_in"]
     model.graph.initializer.append(numpy_helper.from_array(np.array(True), "deep_cond"))
-    inner = helper.make_graph(
-        [helper.make_node("Identity", ["deep_in"], ["deep_out_0"])],
-        "leaf",
-        [],
-        [helper.make_tensor_value_info("deep_out_0", TensorProto.FLOAT, None)],
-    )
-    for level in range(1, depth + 1):
-        node = helper.make_node("If", ["deep_cond"], [f"deep_out_{level}"], then_branch=inner, else_branch=inner)
+
+    def leaf(level: int) -> onnx.GraphProto:
+        return helper.make_graph(
+            [helper.make_node("Identity", ["deep_in"], [f"deep_out_{level}"])],
+            f"leaf{level}",
+            [],
+            [helper.make_tensor_value_info(f"deep_out_{level}", TensorProto.FLOAT, None)],
+        )
+
+    inner = leaf(0)
+    for level in range(1, depth + 1):  # only one branch nests: the file grows linearly with depth
+        node = helper.make_node("If", ["deep_cond"], [f"deep_out_{level}"], then_branch=inner, else_branch=leaf(level))
         inner = helper.make_graph(
             [node], f"level{level}", [], [helper.make_tensor_value_info(f"deep_out_{level}", TensorProto.FLOAT, None)]
         )
@@ -259,7 +265,9 @@ def external_reference(data: st.DataObject, model: onnx.ModelProto) -> bool:
 
 def rename_io(data: st.DataObject, model: onnx.ModelProto) -> bool:
     name = data.draw(
-        st.one_of(st.sampled_from(["", "audio ", "AUDIO", "aud\u0456o", "audio\x00", "../audio"]), st.text(max_size=40)),
+        st.one_of(
+            st.sampled_from(["", "audio ", "AUDIO", "aud\u0456o", "audio\x00", "../audio"]), st.text(max_size=40)
+        ),
         label="name",
     )
     if name == "audio":
@@ -286,6 +294,36 @@ def dangling_or_cyclic(data: st.DataObject, model: onnx.ModelProto) -> bool:
     else:
         node.input[0] = "nobody_produces_this"
     return True
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def deep_protobuf(depth: int) -> bytes:
+    """ModelProto bytes whose graph nests ``depth`` levels (graph > node > attribute > graph ...), hand-encoded so the
+    nesting can exceed what the protobuf library itself would build."""
+    graph = b""
+    for _ in range(depth):
+        attribute = _field(1, b"then_branch") + _field(6, graph)  # AttributeProto.name, .g
+        node = _field(4, b"If") + _field(5, attribute)  # NodeProto.op_type, .attribute
+        graph = _field(1, node)  # GraphProto.node
+    return _varint(1 << 3) + _varint(10) + _field(7, graph)  # ModelProto.ir_version, .graph
+
+
+@pytest.mark.parametrize("depth", [50, 200, 5000])
+def test_deeply_nested_protobuf_is_refused(depth: int, scratch: Path) -> None:
+    report = judge(scratch, deep_protobuf(depth))
+    assert not report.passed
 
 
 MUTATORS: list[Mutator] = [

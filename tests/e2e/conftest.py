@@ -1,57 +1,15 @@
-"""End-to-end fixtures: a tiny fast-cnn trained once per session with voiceflow-models, published by the real
-pipeline to a temporary registry, and served by the real `voiceflow-inference serve` on 127.0.0.1."""
+"""End-to-end fixtures: a tiny fast-cnn trained once per session, published by the real pipeline, served for real."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
-
-BIN = Path(sys.executable).parent
-MODEL = "fast-cnn"
-# A few voices and two short epochs: enough to separate synthetic voices, about a minute on two cores.
-TINY_TRAINING = [
-    "experiment=fast_cnn_synthetic",
-    "data.num_train_voices=16",
-    "data.seconds_per_voice=8",
-    "data.windows_per_epoch=768",
-    "data.val_windows=128",
-    "data.test_windows=128",
-    "data.num_val_conversations=2",
-    "data.conversation_duration_s=20",
-    "trainer.max_epochs=2",
-    "test=false",
-    "test_conversations=false",
-    "logger=none",
-]
-
-
-def run(cmd: list[str], log: Path) -> None:
-    """Run a CLI, failing the fixture with its log tail when it fails."""
-    with log.open("w") as out:
-        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=900)
-    if result.returncode != 0:
-        pytest.fail(f"{cmd[0]} failed ({result.returncode}):\n{log.read_text()[-4000:]}")
-
-
-@dataclass
-class TrainedModel:
-    """What the session fixture built."""
-
-    registry: Path
-    checkpoint: Path
-    work: Path
-    version: str
+from e2e_support import BIN, MODEL, TINY_TRAINING, LiveServer, TrainedModel, free_port, publish, run
 
 
 @pytest.fixture(scope="session")
@@ -68,70 +26,6 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     from voiceflow_contract.registry import ModelRegistry
 
     return TrainedModel(registry, checkpoint, work, str(ModelRegistry(str(registry)).resolve(MODEL)))
-
-
-def publish(checkpoint: Path, registry: Path, artifacts: Path) -> str:
-    """Run the release pipeline on `checkpoint`; returns the published version."""
-    run(
-        [
-            str(BIN / "voiceflow-pipeline"),
-            "--checkpoint",
-            str(checkpoint),
-            "--registry",
-            str(registry),
-            "--artifacts",
-            str(artifacts),
-            "--conversations",
-            "2",
-            "--duration",
-            "20",
-            "--latency-runs",
-            "50",
-            "--threads",
-            "1",
-        ],
-        artifacts.parent / f"{artifacts.name}.log",
-    )
-    from voiceflow_contract.registry import ModelRegistry
-
-    return str(ModelRegistry(str(registry)).resolve(MODEL))
-
-
-@dataclass
-class LiveServer:
-    """`voiceflow-inference serve` on 127.0.0.1."""
-
-    url: str
-    token: str
-    log: Path
-
-    @property
-    def ws_url(self) -> str:
-        """The /ws/diarize URL."""
-        return self.url.replace("http://", "ws://") + "/ws/diarize"
-
-    def version(self) -> str | None:
-        """The version /ready reports."""
-        return httpx.get(f"{self.url}/ready", timeout=5).json().get("version")
-
-    def wait_for_version(self, version: str, timeout: float = 120.0) -> None:
-        """Block until /ready reports `version`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.version() == version:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"server never served {version}:\n{self.log.read_text()[-4000:]}")
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import LiveServer, TrainedModel, publish
+from e2e_support import LiveServer, TrainedModel, publish
 from websockets.sync.client import connect
 
 from voiceflow_contract.diarization import Segment

@@ -184,7 +184,12 @@ def run_deploy_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     token = args.token or (settings.admin_token.get_secret_value() if settings.admin_token else None)
     if not token:
-        err.print("error: no admin token: pass --token or set VOICEFLOW_ADMIN_TOKEN", highlight=False)
+        err.print(
+            f"error: no admin token for env {settings.env}: pass --token or set VOICEFLOW_ADMIN_TOKEN "
+            "(a local `voiceflow-inference serve --env development` uses the development config's dev-admin-token)",
+            highlight=False,
+            markup=False,
+        )
         return EXIT_USAGE
     options = DeployOptions(
         server=args.server,
