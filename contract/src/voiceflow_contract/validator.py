@@ -41,6 +41,7 @@ VALIDATOR_VERSION = __version__
 PROTOBUF_LIMIT_BYTES = 2**31 - 1  # a single ONNX protobuf cannot exceed 2 GiB
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
+MAX_RANK = 32  # numpy arrays hold at most 64 axes; no contract tensor needs more than a few
 RUN_TIMEOUT_S = 60.0  # longest single inference run; a 1 s window takes milliseconds on any contract-sized model
 
 Array = npt.NDArray[Any]
@@ -303,25 +304,28 @@ def _check_graph(
         if isinstance(d, int) and d > settings.max_declared_dim
     ]
     biggest = max((d for t in [*inputs, *outputs.values()] for d in t.shape if isinstance(d, int)), default=0)
-    # ONNX dims are >= 0 (dynamic axes are symbolic); a negative one would make every probe allocation fail.
-    negative = [(t.name, d) for t in [*inputs, *outputs.values()] for d in t.shape if isinstance(d, int) and d < 0]
-    if not too_big and not negative and inputs:
+    # Shapes no probe can be built for: a negative dim (ONNX dims are >= 0; dynamic axes are symbolic) or more axes
+    # than a numpy array can hold. Refused here, so that no later rule crashes building a probe.
+    unbuildable = [
+        f"'{t.name}' declares the negative dimension {d} (use a symbolic dim_param for a dynamic axis)"
+        for t in [*inputs, *outputs.values()]
+        for d in t.shape
+        if isinstance(d, int) and d < 0
+    ] + [
+        f"'{t.name}' has {len(t.shape)} axes (limit {MAX_RANK})"
+        for t in [*inputs, *outputs.values()]
+        if len(t.shape) > MAX_RANK
+    ]
+    if not too_big and not unbuildable and inputs:
         # Dims that are each plausible can still multiply into a probe no host can allocate.
         largest_batch = max(settings.batch_sizes)
         for graph_input in inputs:
             elements = math.prod(_probe_shape(graph_input, largest_batch, contract.window_samples))
             if elements > settings.max_declared_dim:
                 too_big.append((graph_input.name, elements))
-    sane = not too_big and not negative
-    if negative:
-        name, dim = negative[0]
-        checks.fail(
-            "graph.declared_dims",
-            f"'{name}' declares the negative dimension {dim} (use a symbolic dim_param for a dynamic axis); not run",
-            measured=dim,
-            limit=">= 0",
-            unit="elements",
-        )
+    sane = not too_big and not unbuildable
+    if unbuildable:
+        checks.fail("graph.declared_dims", f"{unbuildable[0]}; not run", measured=biggest, limit=">= 0", unit="dims")
     elif too_big:
         name, dim = too_big[0]
         checks.fail(

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import onnx
 import orjson
 
 from voiceflow_inference.benchmarks.audio import window_batch
@@ -31,6 +30,8 @@ class ModelSwapper:
     version ``local-<sha12>``) into the watch directory with an atomic ``os.replace``."""
 
     def __init__(self, model_path: Path, watch_dir: Path, filename: str = "model.onnx") -> None:
+        import onnx  # the contract's [cpu] extra; only the benchmark needs it here
+
         self.proto = onnx.load(str(model_path))
         self.watch_dir = watch_dir
         self.target = watch_dir / filename

@@ -708,7 +708,9 @@ def _json_safe(value: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(prog="voiceflow-bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m voiceflow_models.benchmarks.suite", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="short form for tests (< 60 s)")
     parser.add_argument(
         "--model", type=Path, help="benchmark this ONNX file instead of exporting an untrained fast-cnn"
