@@ -122,6 +122,13 @@ deploy: $(STAMP) ## move a running server (SERVER) to VERSION: pull, validate, r
 load: $(STAMP) ## bounded load test of a running server (REST, OIP, WebSocket): SERVER=, LOAD_ARGS=
 	$(PY) voiceflow-inference/tests/load/run_load.py --host $(SERVER) $(LOAD_ARGS)
 
+bench: $(STAMP) ## the performance suite: one table + $(ARTIFACTS)/bench/bench.{json,md} (< 10 min)
+	$(PY) -m voiceflow_models.benchmarks.suite --output $(ARTIFACTS)/bench/bench.json \
+		--markdown $(ARTIFACTS)/bench/bench.md $(ARGS)
+
+bench-quick: $(STAMP) ## short form of bench (< 60 s; tests/bench runs it)
+	$(PY) -m voiceflow_models.benchmarks.suite --quick --output $(ARTIFACTS)/bench/bench-quick.json $(ARGS)
+
 demo: setup ## the whole workflow end to end on synthetic data (train, publish, serve, stream, hot reload, roll back)
 	$(PY) scripts/demo.py --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
 

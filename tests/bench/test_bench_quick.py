@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.slow  # ~30-40 s on the 2-core box: runs in `make chaos` (and `make bench-quick`)
+# ~30-40 s on the 2-core box: the short form of `make bench` runs in `make test` so the suite cannot rot.
 
 EXPECTED_SECTIONS = {"model", "serving", "throughput", "streaming", "hot reload", "batching", "gpu"}
 EXPECTED_NAMES = (

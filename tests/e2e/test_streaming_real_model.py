@@ -16,8 +16,8 @@ from voiceflow_contract.diarization import Segment
 from voiceflow_models.data.synthetic_eval import make_test_conversations
 from voiceflow_models.training.metrics import score_diarization
 
-# A tiny model trained for two short epochs: bounded well below the one-speaker baseline (~40% at collar 0).
-MAX_DER_COLLAR_025 = 0.30
+# The session's briefly trained model scores ~8% offline; the one-speaker baseline is ~33-40%.
+MAX_DER_COLLAR_025 = 0.25
 
 
 def encode(audio: np.ndarray, encoding: str) -> bytes:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from voiceflow_inference.bodies import inline_schema
+from voiceflow_inference.bodies import check_json_budget, inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES, InputError, check_audio
 from voiceflow_inference.model_manager import ModelManager, get_model_manager
@@ -69,6 +69,8 @@ async def infer(request: Request, manager: ModelManager = Depends(get_model_mana
     """
     limit = request.app.state.settings.limits.max_batch
     raw = await request.body()
+    # A valid body has one object, one list and max_batch rows of WINDOW_SAMPLES numbers (+ a few fields).
+    check_json_budget(raw, max_containers=2 * limit + 64, max_values=limit * WINDOW_SAMPLES + 1024)
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voiceflow_inference import __version__
-from voiceflow_inference.bodies import inline_schema
+from voiceflow_inference.bodies import check_json_budget, inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES
 from voiceflow_inference.model_loader import LoadedModel
@@ -338,6 +338,11 @@ def _input_tensor(req: InferenceRequest, binary: bytes, input_name: str, max_bat
 async def _infer(request: Request, manager: ModelManager, name: str, version: str | None) -> Response:
     settings = request.app.state.settings
     json_part, binary = _split_body(await request.body(), request.headers.get(HEADER_LENGTH.lower()))
+    limit = settings.limits.max_batch
+    # Valid JSON data is at most max_batch nested rows of WINDOW_SAMPLES numbers, plus the request's few fields.
+    check_json_budget(
+        json_part, max_containers=2 * limit + 256, max_values=limit * WINDOW_SAMPLES + 4096, what="inference header"
+    )
     req = _parse_request(json_part)
     key = req.id or request.headers.get("x-request-id") or ""  # "" = no key: random A/B draw by weight
     model = _model_for(manager, name, version, key)
