@@ -94,11 +94,14 @@ def test_hot_reload_during_session_and_rest_load(live_server: LiveServer, traine
             started = json.loads(ws.recv())
             assert started["model_version"] == old
             half = len(payload) // 2
-            ws.send(payload[:half])
+            frame = 4 * 24000  # 0.5 s frames, well under the 1 MiB frame limit
+            for offset in range(0, half, frame):
+                ws.send(payload[offset : min(offset + frame, half)])
             new = publish(trained_model.checkpoint, trained_model.registry, trained_model.work / "publish-2")
             assert new != old
             live_server.wait_for_version(new)
-            ws.send(payload[half:])
+            for offset in range(half, len(payload), frame):
+                ws.send(payload[offset : offset + frame])
             ws.send(json.dumps({"type": "stop"}))
             messages = [json.loads(raw) for raw in ws]
         time.sleep(0.5)
