@@ -76,7 +76,9 @@ test-e2e: setup
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 chaos: setup ## the slow fault-injection and fuzzing suites (bounded)
-	$(BIN)/pytest contract/tests voiceflow-inference/tests tests -m slow $(PYTEST_ARGS)
+	$(BIN)/pytest contract/tests -m slow $(PYTEST_ARGS)
+	$(BIN)/pytest voiceflow-inference/tests -m slow $(PYTEST_ARGS)
+	$(BIN)/pytest tests -m slow $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- the ML engineer's pipeline (the seed's CI steps)
 EXPERIMENT ?= fast_cnn_synthetic

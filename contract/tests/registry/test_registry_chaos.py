@@ -99,7 +99,9 @@ def moto() -> Iterator[RestartableMoto]:
         server.stop()
 
 
-def make_outage_machine(moto: RestartableMoto, arts: dict[str, Any], cache_root: Path) -> type[RuleBasedStateMachine]:
+def make_outage_machine(
+    moto: RestartableMoto, arts: dict[str, Any], cache_root: Path, outages: list[str]
+) -> type[RuleBasedStateMachine]:
     class OutageMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
@@ -173,6 +175,7 @@ def make_outage_machine(moto: RestartableMoto, arts: dict[str, Any], cache_root:
                 moto.start()
             after = (dict(self.registry.pointers(MODEL)) if self.published else {}, self.registry.list_models())
             assert after == before, f"{op} during an outage changed the registry"
+            outages.append(op)
             outage_cache = self.cache / "outage" / MODEL
             assert not list(outage_cache.glob(".tmp-*")) and not list(outage_cache.glob("*/model.onnx"))
 
@@ -201,12 +204,15 @@ def make_outage_machine(moto: RestartableMoto, arts: dict[str, Any], cache_root:
 @pytest.mark.timeout(900)
 def test_random_sequences_with_storage_outages(moto, artifact, tmp_path):
     arts = {version: artifact(MODEL, version) for version in VERSIONS}
-    machine = make_outage_machine(moto, arts, tmp_path / "cache")
+    outages: list[str] = []
+    machine = make_outage_machine(moto, arts, tmp_path / "cache", outages)
     runner = machine.TestCase
     runner.settings = settings(
-        max_examples=6, stateful_step_count=10, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        max_examples=10, stateful_step_count=12, deadline=None, suppress_health_check=list(HealthCheck), database=None
     )
     runner().runTest()
+    assert len(set(outages)) >= 3, outages  # the outages really happened, on several kinds of operation
+    print(f"{len(outages)} operations attempted during outages: {sorted(set(outages))}")
 
 
 # --------------------------------------------------------------------------------------------- a damaged cache
