@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from hypothesis import settings
 from onnx import TensorProto, helper, numpy_helper
+
+# Property tests draw the same examples on every run (`make test` must not flake on a fresh clone);
+# HYPOTHESIS_PROFILE=explore draws new ones (e.g. with `make chaos`).
+settings.register_profile("voiceflow", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "voiceflow"))
+
 
 OPSET = 18
 IR_VERSION = 10

@@ -3,110 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import onnx
 import pytest
 import uvicorn
-from onnx import TensorProto, helper, numpy_helper
+from hypothesis import settings
 
-WINDOW = 48000
-FRAMES = 480  # the toy model averages 480 frames of 100 samples, then a linear layer
+from voiceflow_contract.testing import WINDOW, build_contract_model, contract_metadata, publish_model_file
+
+# Property tests draw the same examples on every run (`make test` must not flake on a fresh clone);
+# HYPOTHESIS_PROFILE=explore draws new ones (e.g. with `make chaos`).
+settings.register_profile("voiceflow", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "voiceflow"))
 
 
-def build_model(
-    path: Path,
-    *,
-    num_speakers: int = 2,
-    embedding_dim: int = 8,
-    seed: int = 0,
-    softmax: bool = True,
-    window: int = WINDOW,
-) -> Path:
-    """Write a small contract model: audio [B, 48000] -> speaker_embeddings (softmax [B, S]) and embedding [B, E].
-
-    Different seeds give different weights (so versions are distinguishable by their outputs); ``softmax=False``
-    breaks the contract (outputs are not probabilities); ``window`` != 48000 breaks the input shape rule.
-    """
-    rng = np.random.default_rng(seed)
-    w_emb = rng.standard_normal((FRAMES, embedding_dim)).astype(np.float32)
-    w_spk = rng.standard_normal((embedding_dim, num_speakers)).astype(np.float32)
-    nodes = [
-        helper.make_node("Reshape", ["audio", "frames_shape"], ["frames"]),
-        helper.make_node("ReduceMean", ["frames", "axes"], ["energy"], keepdims=0),
-        helper.make_node("MatMul", ["energy", "w_emb"], ["embedding"]),
-        helper.make_node("MatMul", ["embedding", "w_spk"], ["logits"]),
-    ]
-    if softmax:
-        nodes.append(helper.make_node("Softmax", ["logits"], ["speaker_embeddings"], axis=-1))
-    else:
-        nodes.append(helper.make_node("Identity", ["logits"], ["speaker_embeddings"]))
-    inits = [
-        numpy_helper.from_array(np.array([-1, FRAMES, window // FRAMES], dtype=np.int64), "frames_shape"),
-        numpy_helper.from_array(np.array([2], dtype=np.int64), "axes"),
-        numpy_helper.from_array(w_emb, "w_emb"),
-        numpy_helper.from_array(w_spk, "w_spk"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "toy_diarizer",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch_size", window])],
-        [
-            helper.make_tensor_value_info("speaker_embeddings", TensorProto.FLOAT, ["batch_size", num_speakers]),
-            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch_size", embedding_dim]),
-        ],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="voiceflow-tests")
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+build_model = build_contract_model  # (path, *, num_speakers=2, embedding_dim=8, seed=0, softmax=True, window=48000)
 
 
 def make_metadata(model_path: Path, name: str, version: str, num_speakers: int, embedding_dim: int) -> Any:
     """A complete ModelMetadata for a toy model."""
-    from voiceflow_contract.hashing import sha256_file
-    from voiceflow_contract.schemas import (
-        Accuracy,
-        Architecture,
-        ContractInfo,
-        DevicePerformance,
-        FileInfo,
-        Lineage,
-        ModelMetadata,
-        Training,
-    )
-
-    return ModelMetadata(
-        model_name=name,
-        version=version,
-        created_at=datetime.now(UTC),
-        git_commit="0000000",
-        training=Training(dataset="synthetic", epochs=0, batch_size=1, optimizer="none", learning_rate=0.001),
-        architecture=Architecture(type="toy", params=FRAMES * embedding_dim, layers=2, name=name),
-        performance={"cpu": DevicePerformance(p50_ms=0.1, p99_ms=0.2, throughput_rps=1000.0)},
-        accuracy=Accuracy(der_test_set=0.5, precision=0.5, recall=0.5),
-        contract=ContractInfo(
-            input_shape=[1, WINDOW],
-            output_shape=[1, num_speakers],
-            sample_rate=WINDOW,
-            num_speakers=num_speakers,
-            extra_outputs=["embedding"],
-            embedding_dim=embedding_dim,
-        ),
-        file=FileInfo(size_bytes=model_path.stat().st_size, sha256=sha256_file(model_path), onnx_opset=18),
-        lineage=Lineage(config_hash="test", dataset_fingerprint="synthetic", seed=0, package_versions={}),
-    )
+    return contract_metadata(model_path, name, version, num_speakers=num_speakers, embedding_dim=embedding_dim)
 
 
 def publish(
@@ -120,13 +45,8 @@ def publish(
     aliases: tuple[str, ...] = ("latest",),
 ) -> Path:
     """Build, validate (real validator) and publish one toy version to the registry."""
-    from voiceflow_contract.validator import validate_model_contract
-
     path = build_model(root / f"{name}-{version}.onnx", num_speakers=num_speakers, seed=seed)
-    report = validate_model_contract(path, num_speakers=num_speakers, measure_latency=False)
-    assert report.passed, [c.message for c in report.failed_checks]
-    metadata = make_metadata(path, name, version, num_speakers, 8)
-    registry.publish(name, version, path, metadata, report, aliases=aliases)
+    publish_model_file(registry, name, version, path, num_speakers=num_speakers, aliases=aliases)
     return path
 
 

@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,9 @@ import fsspec
 import pytest
 
 from voiceflow_contract.registry import ModelRegistry
-from voiceflow_contract.schemas.metadata import (
-    Accuracy,
-    Architecture,
-    ContractInfo,
-    DevicePerformance,
-    FileInfo,
-    Lineage,
-    ModelMetadata,
-    Training,
-)
+from voiceflow_contract.schemas.metadata import ModelMetadata
 from voiceflow_contract.schemas.report import ValidationReport
+from voiceflow_contract.testing import contract_metadata
 from voiceflow_contract.validator import validate_model_contract
 
 REPO = Path(__file__).resolve().parents[3]
@@ -216,20 +207,7 @@ class Artifact:
 
 def make_metadata(model_name: str, version: str, model_path: Path) -> ModelMetadata:
     """A complete metadata.json for ``model_path``."""
-    data = model_path.read_bytes()
-    return ModelMetadata(
-        model_name=model_name,
-        version=version,
-        created_at=datetime.now(UTC),
-        git_commit="a3f5c8d",
-        training=Training(dataset="synthetic", epochs=1, batch_size=2, optimizer="AdamW", learning_rate=1e-3),
-        architecture=Architecture(type="cnn", params=10, layers=2, name=model_name),
-        performance={"cpu": DevicePerformance(p50_ms=1.0, p99_ms=2.0, throughput_rps=500.0, threads=1)},
-        accuracy=Accuracy(der_test_set=0.2, precision=0.8, recall=0.8),
-        contract=ContractInfo(input_shape=[-1, 48000], output_shape=[-1, 2], sample_rate=48000, num_speakers=2),
-        file=FileInfo(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), onnx_opset=18),
-        lineage=Lineage(config_hash="c0ffee", dataset_fingerprint="f00d", seed=0, package_versions={"onnx": "1"}),
-    )
+    return contract_metadata(model_path, model_name, version, num_speakers=2, embedding_dim=None, batch=-1)
 
 
 @pytest.fixture
