@@ -19,19 +19,16 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+
+from voiceflow_contract.testing import WINDOW, build_contract_model, publish_model_file
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE_CPU = REPO / "voiceflow-inference/docker/Dockerfile.cpu"
-WINDOW = 48_000
-FRAMES = 480
 
 
 @dataclass(frozen=True)
@@ -53,80 +50,26 @@ def free_port() -> int:
 
 def tiny_model(path: Path, num_speakers: int = 2, embedding_dim: int = 8) -> Path:
     """audio [B, 48000] -> speaker_embeddings (softmax [B, S]) and embedding [B, E]: frame energies, two MatMuls."""
-    rng = np.random.default_rng(3)
-    nodes = [
-        helper.make_node("Reshape", ["audio", "frames_shape"], ["frames"]),
-        helper.make_node("Mul", ["frames", "frames"], ["power"]),
-        helper.make_node("ReduceMean", ["power", "axes"], ["energy"], keepdims=0),
-        helper.make_node("MatMul", ["energy", "w_emb"], ["embedding"]),
-        helper.make_node("MatMul", ["embedding", "w_spk"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["speaker_embeddings"], axis=-1),
-    ]
-    inits = [
-        numpy_helper.from_array(np.array([-1, FRAMES, WINDOW // FRAMES], dtype=np.int64), "frames_shape"),
-        numpy_helper.from_array(np.array([2], dtype=np.int64), "axes"),
-        numpy_helper.from_array(rng.standard_normal((FRAMES, embedding_dim)).astype(np.float32), "w_emb"),
-        numpy_helper.from_array(rng.standard_normal((embedding_dim, num_speakers)).astype(np.float32), "w_spk"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "infra_tiny",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch_size", WINDOW])],
-        [
-            helper.make_tensor_value_info("speaker_embeddings", TensorProto.FLOAT, ["batch_size", num_speakers]),
-            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch_size", embedding_dim]),
-        ],
-        inits,
+    return build_contract_model(
+        path,
+        num_speakers=num_speakers,
+        embedding_dim=embedding_dim,
+        seed=3,
+        square=True,
+        graph_name="infra_tiny",
+        producer_name="voiceflow-infra-tests",
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="voiceflow-infra-tests")
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
 
 
 def publish_tiny(registry_root: Path, work: Path, name: str, version: str) -> None:
     """Validate the tiny model with the real validator and publish it with the real registry client."""
-    from voiceflow_contract.hashing import sha256_file
-    from voiceflow_contract.registry import ModelRegistry
-    from voiceflow_contract.schemas import (
-        Accuracy,
-        Architecture,
-        ContractInfo,
-        DevicePerformance,
-        FileInfo,
-        Lineage,
-        ModelMetadata,
-        Training,
-    )
-    from voiceflow_contract.validator import validate_model_contract
+    from voiceflow_contract.errors import ContractError
 
     path = tiny_model(work / "model.onnx")
-    report = validate_model_contract(path, num_speakers=2, measure_latency=False)
-    if not report.passed:
-        pytest.fail(f"tiny model failed the contract: {[c.message for c in report.failed_checks]}")
-    metadata = ModelMetadata(
-        model_name=name,
-        version=version,
-        created_at=datetime.now(UTC),
-        git_commit="0000000",
-        training=Training(dataset="synthetic", epochs=0, batch_size=1, optimizer="none", learning_rate=0.001),
-        architecture=Architecture(type="toy", params=FRAMES * 8 + 16, layers=2, name=name),
-        performance={"cpu": DevicePerformance(p50_ms=0.1, p99_ms=0.2, throughput_rps=1000.0)},
-        accuracy=Accuracy(der_test_set=0.5, precision=0.5, recall=0.5),
-        contract=ContractInfo(
-            input_shape=[1, WINDOW],
-            output_shape=[1, 2],
-            sample_rate=WINDOW,
-            num_speakers=2,
-            extra_outputs=["embedding"],
-            embedding_dim=8,
-        ),
-        file=FileInfo(size_bytes=path.stat().st_size, sha256=sha256_file(path), onnx_opset=18),
-        lineage=Lineage(config_hash="infra", dataset_fingerprint="synthetic", seed=0, package_versions={}),
-    )
-    ModelRegistry(registry_root.as_uri()).publish(name, version, path, metadata, report)
+    try:
+        publish_model_file(registry_root.as_uri(), name, version, path, num_speakers=2)
+    except ContractError as exc:
+        pytest.fail(f"tiny model failed the contract: {exc}")
 
 
 def container_env(dockerfile: Path = DOCKERFILE_CPU) -> dict[str, str]:

@@ -237,7 +237,7 @@ def damage(cache: Path, kind: str, version: str, other: str) -> None:
     if kind == "truncate_model":
         model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     elif kind == "flip_model_byte":
-        data = bytearray(model.read_bytes())
+        data = bytearray(model.read_bytes()) or bytearray(b"\x00")  # an earlier truncation may have emptied it
         data[len(data) // 3] ^= 0xFF
         model.write_bytes(bytes(data))
     elif kind == "garbage_checksum":

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
+
+from voiceflow_contract.testing import contract_model_proto
 
 SR = 48_000
 FRAME = 480  # 10 ms at 48 kHz
@@ -64,20 +66,9 @@ def band_model_proto(scale: float = 1.0) -> onnx.ModelProto:
         helper.make_node("Sub", ["log_energy", "mean_log"], ["embedding"]),
     ]
     n = len(BANDS_HZ)
-    graph = helper.make_graph(
-        nodes,
-        "band_energy_speakers",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch_size", SR])],
-        [
-            helper.make_tensor_value_info("speaker_embeddings", TensorProto.FLOAT, ["batch_size", n]),
-            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch_size", n]),
-        ],
-        inits,
+    return contract_model_proto(
+        nodes, inits, num_speakers=n, embedding_dim=n, window=SR, graph_name="band_energy_speakers"
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="voiceflow-tests")
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    return model
 
 
 def write_band_model(path: Path, scale: float = 1.0) -> Path:

@@ -136,47 +136,33 @@ def export_fast_cnn(out: Path, seed: int = 0) -> tuple[Path, Any]:
 def publish_for_serving(model_path: Path, registry_root: Path, version: str = "1.0.0") -> str:
     """Validate (real validator, no latency re-measure) and publish ``model_path`` as fast-cnn ``version`` to a
     file:// registry; returns its URL."""
-    from voiceflow_contract.registry import ModelRegistry
-    from voiceflow_contract.schemas import (
-        Accuracy,
-        Architecture,
-        ContractInfo,
-        DevicePerformance,
-        FileInfo,
-        Lineage,
-        ModelMetadata,
-        Training,
-    )
-    from voiceflow_contract.validator import validate_model_contract
+    from voiceflow_contract.errors import ContractError
+    from voiceflow_contract.schemas import Accuracy, Architecture, DevicePerformance, Lineage, Training
+    from voiceflow_contract.testing import contract_metadata, publish_model_file
     from voiceflow_models.scripts.publish_model import model_file_facts
 
     facts = model_file_facts(model_path)
-    report = validate_model_contract(model_path, num_speakers=facts.num_speakers, measure_latency=False)
-    if not report.passed:
-        raise RuntimeError(f"benchmark model fails the contract: {[c.message for c in report.failed_checks]}")
-    metadata = ModelMetadata(
-        model_name=MODEL_NAME,
-        version=version,
-        created_at=datetime.now(UTC),
+    metadata = contract_metadata(
+        model_path,
+        MODEL_NAME,
+        version,
+        num_speakers=facts.num_speakers,
+        embedding_dim=facts.embedding_dim,
+        extra_outputs=facts.extra_outputs,
+        onnx_opset=facts.opset,
         git_commit="benchmark",
         training=Training(dataset="untrained", epochs=0, batch_size=1, optimizer="none", learning_rate=1e-3),
         architecture=Architecture(type=facts.stamped.get("architecture_type", "cnn"), params=0, layers=0),
         performance={"cpu": DevicePerformance(p50_ms=0.0, p99_ms=0.0, throughput_rps=0.0)},
         accuracy=Accuracy(der_test_set=1.0, precision=0.0, recall=0.0),
-        contract=ContractInfo(
-            input_shape=[1, 48000],
-            output_shape=[1, facts.num_speakers or 2],
-            sample_rate=48000,
-            num_speakers=facts.num_speakers,
-            extra_outputs=facts.extra_outputs,
-            embedding_dim=facts.embedding_dim,
-        ),
-        file=FileInfo(size_bytes=facts.size_bytes, sha256=facts.sha256, onnx_opset=facts.opset),
         lineage=Lineage(config_hash="benchmark", dataset_fingerprint="none", seed=0, package_versions={}),
     )
     registry_root.mkdir(parents=True, exist_ok=True)
     url = registry_root.resolve().as_uri()
-    ModelRegistry(url).publish(MODEL_NAME, version, model_path, metadata, report, aliases=("latest",))
+    try:
+        publish_model_file(url, MODEL_NAME, version, model_path, metadata=metadata, num_speakers=facts.num_speakers)
+    except ContractError as exc:
+        raise RuntimeError(f"benchmark model fails the contract: {exc}") from exc
     return url
 
 
