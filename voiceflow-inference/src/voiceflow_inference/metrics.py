@@ -66,6 +66,13 @@ class ServiceMetrics:
         self.ab_assignments = Counter(
             "voiceflow_ab_assignments_total", "A/B assignments by version", ["model", "version"], registry=r
         )
+        # A registry outage is not a refused model (voiceflow_model_reloads_total): the server keeps serving.
+        self.registry_poll_failures = Counter(
+            "voiceflow_registry_poll_failures_total",
+            "Registry polls that could not resolve the configured ref, by error",
+            ["model", "reason"],
+            registry=r,
+        )
 
     def set_model_info(self, rows: list[tuple[str, str, str, str]]) -> None:
         """Replace the model info series with ``(model, version, sha256, role)`` rows (value 1 each)."""

@@ -612,6 +612,7 @@ class ModelManager:
             remote = str(await self._in_thread(registry.resolve, self.name, self.settings.model_ref))
         except (ReloadError, RegistryError, OSError) as exc:
             self._degraded["registry"] = f"registry poll failed (still serving the loaded model): {exc}"
+            self.metrics.registry_poll_failures.labels(model=self.name, reason=_reason_of(exc)).inc()
             logger.warning("%s", self._degraded["registry"])
             return
         self._degraded.pop("registry", None)

@@ -181,7 +181,7 @@ def test_validator_crash_during_reload_fails_closed(registry, start, tmp_path, m
 
 
 # ------------------------------------------------------------------------------------- registry unreachable (poll)
-def test_registry_folder_gone_while_polling(registry, start, tmp_path, waiter, caplog):
+def test_registry_folder_gone_while_polling(registry, start, tmp_path, waiter, caplog, metric):
     srv = start(settings_for(registry["url"], tmp_path, poll_interval_s=0.2))
     gone = tmp_path / "registry-away"
     with srv.client() as client, caplog.at_level(logging.WARNING, logger="voiceflow_inference"):
@@ -194,6 +194,11 @@ def test_registry_folder_gone_while_polling(registry, start, tmp_path, waiter, c
         assert waiter(degraded, timeout=20)
         status = still_serving(client, "1.0.0")
         assert status["degraded"] is True
+        # Counted as an outage, not as a refused model.
+        assert metric(client.get("/metrics").text, "voiceflow_registry_poll_failures_total") >= 1
+        assert (
+            metric(client.get("/metrics").text, "voiceflow_model_reloads_total", result="failure", trigger="poll") == 0
+        )
         gone.rename(registry["root"])  # back: the reason clears, and a promotion is picked up again
         assert waiter(lambda: not degraded(), timeout=20)
         registry["registry"].promote("fast-cnn", "1.1.0")

@@ -6,6 +6,8 @@ Silence and low noise fail the energy test; loud white/steady noise passes it bu
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -16,13 +18,16 @@ FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-12
 
 
-def _as_mono(window: npt.ArrayLike) -> FloatArray:
-    samples = np.asarray(window, dtype=np.float64)
+def _as_mono(window: npt.ArrayLike, *, copy: bool = False) -> FloatArray:
+    # copy=True hands back a private float64 array the caller may change in place (saves a copy per step later).
+    samples = np.array(window, dtype=np.float64, copy=True) if copy else np.asarray(window, dtype=np.float64)
     if samples.ndim == 2 and 1 in samples.shape:
         samples = samples.reshape(-1)
     if samples.ndim != 1:
         raise DiarizationError(f"window: expected a 1-D mono signal, got shape {samples.shape}")
-    if not np.all(np.isfinite(samples)):
+    # One sum is cheaper than an isfinite mask; a NaN/inf makes it non-finite (and so may an overflow of huge but finite
+    # samples, which the exact check below then clears).
+    if not np.isfinite(samples.sum()) and not np.all(np.isfinite(samples)):
         raise DiarizationError("window: contains NaN or infinite samples")
     return samples
 
@@ -36,17 +41,26 @@ def _frames(samples: FloatArray, sample_rate: int, frame_s: float) -> FloatArray
     n_frames = len(samples) // frame_len
     if n_frames == 0:
         return samples[np.newaxis, :] if len(samples) else np.zeros((0, frame_len))
-    return samples[: n_frames * frame_len].reshape(n_frames, frame_len)
+    return samples[: n_frames * frame_len].reshape(n_frames, frame_len)  # a view: no copy
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(length: int) -> FloatArray:
+    # Read-only so a cached window can never be changed by a caller.
+    window = np.hanning(length)
+    window.flags.writeable = False
+    return window
 
 
 def frame_energy_db(window: npt.ArrayLike, sample_rate: int, frame_s: float = 0.02) -> FloatArray:
     """RMS level in dBFS of consecutive ``frame_s`` frames of ``window`` after removing its DC offset."""
-    samples = _as_mono(window)
-    samples = samples - samples.mean() if len(samples) else samples
+    samples = _as_mono(window, copy=True)
+    if len(samples):
+        samples -= samples.mean()
     frames = _frames(samples, sample_rate, frame_s)
     if frames.shape[0] == 0:
         return np.zeros(0)
-    frames = frames - frames.mean(axis=1, keepdims=True)  # slow DC drift within the window
+    frames -= frames.mean(axis=1, keepdims=True)  # slow DC drift within the window
     rms = np.sqrt(np.mean(frames**2, axis=1))
     return np.asarray(20.0 * np.log10(rms + _EPS), dtype=np.float64)
 
@@ -60,26 +74,33 @@ def speech_frames(
     max_flatness: float = 0.35,
 ) -> npt.NDArray[np.bool_]:
     """Per-frame speech mask: frame level above ``threshold_db`` dBFS and spectrum less flat than ``max_flatness``."""
-    samples = _as_mono(window)
+    # Runs once per streamed window, so it works in place on one private copy, transforms only the loud frames, and
+    # takes magnitudes of the band it measures only; every step is the same float64 arithmetic as the plain form
+    # (tests/test_vad_fast.py keeps that form and checks the masks are identical).
+    samples = _as_mono(window, copy=True)
     if len(samples) == 0:
         return np.zeros(0, dtype=bool)
-    samples = samples - samples.mean()
+    samples -= samples.mean()
     frames = _frames(samples, sample_rate, frame_s)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    level = 20.0 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + _EPS)
+    frames -= frames.mean(axis=1, keepdims=True)
+    level = 20.0 * np.log10(np.sqrt(np.mean(np.square(frames), axis=1)) + _EPS)
     loud = level > threshold_db
     if not loud.any():
         return np.zeros(frames.shape[0], dtype=bool)
     # Flatness is measured on a band up to 8 kHz only: speech energy lives there, and at 48 kHz the empty top band would
     # make every frame look "peaky".
     flat = np.ones(frames.shape[0])
-    idx = np.flatnonzero(loud)
-    band_frames = frames[idx]
-    windowed = band_frames * np.hanning(band_frames.shape[1])
-    power = np.abs(np.fft.rfft(windowed, axis=1)) ** 2 + _EPS
+    all_loud = bool(loud.all())
+    band_frames = frames if all_loud else frames[loud]
+    band_frames *= _hann(band_frames.shape[1])  # in place: frames are not needed after the level
     top_bin = max(2, round(8000.0 * band_frames.shape[1] / sample_rate))
-    power = power[:, 1 : top_bin + 1]
-    flat[idx] = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
+    spectrum = np.fft.rfft(band_frames, axis=1)[:, 1 : top_bin + 1]
+    power = np.abs(spectrum) ** 2 + _EPS
+    flatness = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
+    if all_loud:
+        flat = flatness
+    else:
+        flat[loud] = flatness
     return np.asarray(loud & (flat < max_flatness), dtype=bool)
 
 
