@@ -18,16 +18,14 @@ FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-12
 
 
-def _as_mono(window: npt.ArrayLike, *, copy: bool = False) -> FloatArray:
-    # copy=True hands back a private float64 array the caller may change in place (saves a copy per step later).
-    samples = np.array(window, dtype=np.float64, copy=True) if copy else np.asarray(window, dtype=np.float64)
+def _as_mono(window: npt.ArrayLike) -> FloatArray:
+    # Always a private float64 copy: callers then work on it in place instead of copying again at every step.
+    samples = np.array(window, dtype=np.float64, copy=True)
     if samples.ndim == 2 and 1 in samples.shape:
         samples = samples.reshape(-1)
     if samples.ndim != 1:
         raise DiarizationError(f"window: expected a 1-D mono signal, got shape {samples.shape}")
-    # One sum is cheaper than an isfinite mask; a NaN/inf makes it non-finite (and so may an overflow of huge but finite
-    # samples, which the exact check below then clears).
-    if not np.isfinite(samples.sum()) and not np.all(np.isfinite(samples)):
+    if not np.all(np.isfinite(samples)):
         raise DiarizationError("window: contains NaN or infinite samples")
     return samples
 
@@ -54,7 +52,7 @@ def _hann(length: int) -> FloatArray:
 
 def frame_energy_db(window: npt.ArrayLike, sample_rate: int, frame_s: float = 0.02) -> FloatArray:
     """RMS level in dBFS of consecutive ``frame_s`` frames of ``window`` after removing its DC offset."""
-    samples = _as_mono(window, copy=True)
+    samples = _as_mono(window)
     if len(samples):
         samples -= samples.mean()
     frames = _frames(samples, sample_rate, frame_s)
@@ -76,8 +74,8 @@ def speech_frames(
     """Per-frame speech mask: frame level above ``threshold_db`` dBFS and spectrum less flat than ``max_flatness``."""
     # Runs once per streamed window, so it works in place on one private copy, transforms only the loud frames, and
     # takes magnitudes of the band it measures only; every step is the same float64 arithmetic as the plain form
-    # (tests/test_vad_fast.py keeps that form and checks the masks are identical).
-    samples = _as_mono(window, copy=True)
+    # (contract/tests/test_vad_fast.py keeps that form and checks the masks are identical).
+    samples = _as_mono(window)
     if len(samples) == 0:
         return np.zeros(0, dtype=bool)
     samples -= samples.mean()

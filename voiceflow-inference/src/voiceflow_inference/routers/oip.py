@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voiceflow_inference import __version__
-from voiceflow_inference.bodies import check_json_budget, inline_schema
+from voiceflow_inference.bodies import check_json_budget, float_values, inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES
 from voiceflow_inference.model_loader import LoadedModel
@@ -285,12 +285,33 @@ def _parse_request(json_part: bytes) -> InferenceRequest:
         payload = orjson.loads(json_part)
     except orjson.JSONDecodeError as exc:
         raise ServiceError(400, "invalid_json", f"inference header is not valid JSON: {exc}") from None
+    # A JSON tensor's ``data`` (list[Any], up to max_batch x 48000 items) is taken out before validation so pydantic
+    # does not copy it item by item; a list always validates as list[Any], so errors are unchanged.
+    data, holder = _take_data(payload)
     try:
-        return InferenceRequest.model_validate(payload)
+        req = InferenceRequest.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise ServiceError(400, "invalid_request", f"{loc}: {first['msg']}") from None
+    finally:
+        if holder is not None:
+            holder["data"] = data
+    if holder is not None and len(req.inputs) == 1:
+        req.inputs[0].data = data
+    return req
+
+
+def _take_data(payload: Any) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """Swap a single input's list ``data`` for [] in ``payload``; returns (data, its dict), or (None, None)."""
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        return None, None
+    data = inputs[0].get("data")
+    if not isinstance(data, list):
+        return None, None
+    inputs[0]["data"] = []
+    return data, inputs[0]
 
 
 def _input_tensor(req: InferenceRequest, binary: bytes, input_name: str, max_batch: int) -> np.ndarray:
@@ -324,8 +345,11 @@ def _input_tensor(req: InferenceRequest, binary: bytes, input_name: str, max_bat
         return np.frombuffer(binary, dtype="<f4").reshape(tensor.shape)
     if tensor.data is None:
         raise ServiceError(400, "invalid_input", "inputs[0]: needs 'data' or parameters.binary_data_size")
+    # Flat numeric data (what tritonclient sends) converts in C; nested or odd items take np.asarray as before.
+    array = float_values(tensor.data)
     try:
-        array = np.asarray(tensor.data, dtype=np.float64)
+        if array is None:
+            array = np.asarray(tensor.data, dtype=np.float64)
     except (ValueError, TypeError):
         raise ServiceError(400, "invalid_input", "inputs[0].data: must be numbers (flat or nested row-major)") from None
     if array.size != count:
