@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,56 +49,8 @@ def sha(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------- outages on moto S3
-class RestartableMoto:
-    """moto's S3 server on a fixed loopback port that can be stopped and started again (its state survives)."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.server: Any = None
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("moto did not start")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return {
-            "key": "k",
-            "secret": "s",
-            "endpoint_url": f"http://127.0.0.1:{self.port}",
-            "config_kwargs": {"connect_timeout": 1, "read_timeout": 3, "retries": {"max_attempts": 1}},
-        }
-
-
-@pytest.fixture
-def moto() -> Iterator[RestartableMoto]:
-    server = RestartableMoto()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def make_outage_machine(
-    moto: RestartableMoto, arts: dict[str, Any], cache_root: Path, outages: list[str]
+    moto: Any, arts: dict[str, Any], cache_root: Path, outages: list[str]
 ) -> type[RuleBasedStateMachine]:
     class OutageMachine(RuleBasedStateMachine):
         def __init__(self) -> None:

@@ -6,12 +6,8 @@ cleanly and leaves the cache as it was (no partial model.onnx, no temp folder); 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import fsspec
 import pytest
@@ -22,57 +18,6 @@ from voiceflow_contract.registry import ModelRegistry, load_from_cache
 from voiceflow_contract.semver import Version
 
 BIG = 24_000_000  # bytes of padding: big enough that the transfer takes a while on moto
-
-
-class RestartableMoto:
-    """A moto S3 server on a fixed loopback port that a test can stop and start again (moto's state survives)."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.server: Any = None
-        self.bucket = ""
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("moto did not start")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return {
-            "key": "k",
-            "secret": "s",
-            "endpoint_url": f"http://127.0.0.1:{self.port}",
-            "config_kwargs": {"connect_timeout": 1, "read_timeout": 5, "retries": {"max_attempts": 1}},
-        }
-
-
-@pytest.fixture
-def moto() -> Iterator[RestartableMoto]:
-    server = RestartableMoto()
-    server.start()
-    server.bucket = f"faults-{uuid.uuid4().hex[:8]}"  # moto's state is process-wide: a fresh bucket per test
-    fsspec.filesystem("s3", skip_instance_cache=True, **server.options).mkdir(server.bucket)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def wait_until(predicate, timeout: float = 20.0) -> bool:
