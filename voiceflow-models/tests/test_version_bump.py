@@ -37,6 +37,20 @@ def test_bump_rules_on_real_exported_models(fast_onnx, registry_url, publish, fa
     assert version_bump.plan_version(registry_url, "fast-cnn", retrained.path).current == Version(1, 0, 1)
 
 
+def test_after_a_rollback_the_bump_starts_above_every_published_version(
+    fast_onnx, registry_url, publish, fast_factory, tmp_path
+):
+    from voiceflow_contract.registry import ModelRegistry
+
+    retrained = export_onnx(fast_factory(seed=1), tmp_path / "retrained.onnx", check_parity=False)
+    assert publish(fast_onnx.path) == 0 and publish(retrained.path) == 0  # 1.0.0, 1.0.1
+    assert ModelRegistry(registry_url).rollback("fast-cnn") == Version(1, 0, 0)
+    again = export_onnx(fast_factory(seed=2), tmp_path / "again.onnx", check_parity=False)
+    plan = version_bump.plan_version(registry_url, "fast-cnn", again.path)
+    assert (plan.current, plan.bump, plan.next) == (Version(1, 0, 0), Bump.PATCH, Version(1, 0, 2))
+    assert publish(again.path) == 0  # the automatic version is free: no VersionExistsError
+
+
 def test_explicit_architecture_overrides_the_stamped_one(fast_onnx, registry_url, publish):
     assert publish(fast_onnx.path) == 0
     plan = version_bump.plan_version(registry_url, "fast-cnn", fast_onnx.path, architecture_type="wav2vec2")

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from voiceflow_inference.errors import ServiceError
 
+# JSON bodies above this are checked and parsed in the thread pool, not on the event loop (one window is ~0.5 MB).
+OFFLOAD_BYTES = 256 * 1024
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 

@@ -220,6 +220,20 @@ def test_oip_raw_protocol_errors(client: httpx.Client, audio, oip_body) -> None:
     assert client.get("/v2/models/fast-cnn/versions/..%2F..%2Fetc/ready").status_code == 404
 
 
+def test_oip_unknown_output_is_refused_before_inference(client: httpx.Client, metric) -> None:
+    def oip_requests() -> float:
+        return metric(client.get("/metrics").text, "voiceflow_inference_requests_total", endpoint="oip")
+
+    before = oip_requests()
+    request = {
+        "inputs": [{"name": "audio", "shape": [1, 48000], "datatype": "FP32", "data": [0.0] * 48000}],
+        "outputs": [{"name": "logits"}],
+    }
+    resp = client.post("/v2/models/fast-cnn/infer", content=json.dumps(request).encode())
+    assert resp.status_code == 400 and "unknown output" in resp.json()["error"]
+    assert oip_requests() == before  # no inference was run (or counted) for it
+
+
 def test_metrics_expose_version_labelled_series(client: httpx.Client, tc, audio, metric) -> None:
     client.post("/infer", json={"audio": audio(1).tolist()})
     tensor = triton.InferInput("audio", [1, 48000], "FP32")

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from voiceflow_inference.bodies import check_json_budget, float_rows, inline_schema
+from voiceflow_inference.bodies import OFFLOAD_BYTES, check_json_budget, float_rows, inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES, InputError, check_audio
 from voiceflow_inference.model_manager import ModelManager, get_model_manager
@@ -50,25 +51,8 @@ class InferResponse(BaseModel):
     embeddings: list[list[float]] | None = Field(default=None, description="[windows, embedding_dim], if requested")
 
 
-@router.post(
-    "/infer",
-    response_model=InferResponse,
-    summary="Score 1 s audio windows",
-    responses=responses(400, 413, 422, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline_schema(InferRequest)}},
-        }
-    },
-)
-async def infer(request: Request, manager: ModelManager = Depends(get_model_manager)) -> Any:
-    """Run the served model on each 1 s window. The `X-Request-ID` header (echoed back) picks a sticky A/B arm.
-
-    The body is parsed here (not by FastAPI) so that size, batch and NaN/Inf rules give clear 4xx errors fast.
-    """
-    limit = request.app.state.settings.limits.max_batch
-    raw = await request.body()
+def _parse_body(raw: bytes, limit: int) -> tuple[InferRequest, np.ndarray | None]:
+    """Size, batch and field rules on the raw body; returns the request and, on the fast path, the audio as numpy."""
     # A valid body has one object, one list and max_batch rows of WINDOW_SAMPLES numbers (+ a few fields).
     check_json_budget(raw, max_containers=2 * limit + 64, max_values=limit * WINDOW_SAMPLES + 1024)
     try:
@@ -97,6 +81,33 @@ async def infer(request: Request, manager: ModelManager = Depends(get_model_mana
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"][:3])
         raise ServiceError(422, "invalid_request", f"{loc}: {first['msg']} ({exc.error_count()} error(s))") from None
+    return body, rows
+
+
+@router.post(
+    "/infer",
+    response_model=InferResponse,
+    summary="Score 1 s audio windows",
+    responses=responses(400, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(InferRequest)}},
+        }
+    },
+)
+async def infer(request: Request, manager: ModelManager = Depends(get_model_manager)) -> Any:
+    """Run the served model on each 1 s window. The `X-Request-ID` header (echoed back) picks a sticky A/B arm.
+
+    The body is parsed here (not by FastAPI) so that size, batch and NaN/Inf rules give clear 4xx errors fast.
+    """
+    limit = request.app.state.settings.limits.max_batch
+    raw = await request.body()
+    # Megabytes of JSON take tens of ms to check and parse: off the event loop, so streams and other requests flow.
+    if len(raw) > OFFLOAD_BYTES:
+        body, rows = await run_in_threadpool(_parse_body, raw, limit)
+    else:
+        body, rows = _parse_body(raw, limit)
     if body.sample_rate != SAMPLE_RATE:
         raise ServiceError(
             400, "invalid_input", f"sample_rate: must be {SAMPLE_RATE}, got {body.sample_rate} (resample first)"

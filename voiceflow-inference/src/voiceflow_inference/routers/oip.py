@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voiceflow_inference import __version__
-from voiceflow_inference.bodies import check_json_budget, float_values, inline_schema
+from voiceflow_inference.bodies import OFFLOAD_BYTES, check_json_budget, float_values, inline_schema
 from voiceflow_inference.errors import ServiceError, responses
 from voiceflow_inference.inference import WINDOW_SAMPLES
 from voiceflow_inference.model_loader import LoadedModel
@@ -359,15 +360,24 @@ def _input_tensor(req: InferenceRequest, binary: bytes, input_name: str, max_bat
     return array.reshape(tensor.shape)
 
 
-async def _infer(request: Request, manager: ModelManager, name: str, version: str | None) -> Response:
-    settings = request.app.state.settings
-    json_part, binary = _split_body(await request.body(), request.headers.get(HEADER_LENGTH.lower()))
-    limit = settings.limits.max_batch
+def _checked_request(json_part: bytes, limit: int) -> InferenceRequest:
+    """The JSON budget, then the parsed request."""
     # Valid JSON data is at most max_batch nested rows of WINDOW_SAMPLES numbers, plus the request's few fields.
     check_json_budget(
         json_part, max_containers=2 * limit + 256, max_values=limit * WINDOW_SAMPLES + 4096, what="inference header"
     )
-    req = _parse_request(json_part)
+    return _parse_request(json_part)
+
+
+async def _infer(request: Request, manager: ModelManager, name: str, version: str | None) -> Response:
+    settings = request.app.state.settings
+    json_part, binary = _split_body(await request.body(), request.headers.get(HEADER_LENGTH.lower()))
+    limit = settings.limits.max_batch
+    # Megabytes of JSON data take tens of ms to check and parse: off the event loop (binary bodies stay small here).
+    if len(json_part) > OFFLOAD_BYTES:
+        req = await run_in_threadpool(_checked_request, json_part, limit)
+    else:
+        req = _checked_request(json_part, limit)
     key = req.id or request.headers.get("x-request-id") or ""  # "" = no key: random A/B draw by weight
     model = _model_for(manager, name, version, key)
     metrics = request.app.state.metrics
@@ -380,11 +390,12 @@ async def _infer(request: Request, manager: ModelManager, name: str, version: st
             model=model.name, version=model.version, endpoint="oip", reason="invalid_input"
         ).inc()
         raise
+    available = model.engine.output_names
+    wanted = [o.name for o in req.outputs] if req.outputs else list(available)
+    unknown = [n for n in wanted if n not in available]
+    if unknown:  # refused before paying for an inference
+        raise ServiceError(400, "invalid_output", f"outputs: unknown output(s) {unknown}; available {available}")
     outputs = await infer_batch(model, audio, endpoint="oip", metrics=metrics)
-    wanted = [o.name for o in req.outputs] if req.outputs else list(outputs)
-    unknown = [n for n in wanted if n not in outputs]
-    if unknown:
-        raise ServiceError(400, "invalid_output", f"outputs: unknown output(s) {unknown}; available {list(outputs)}")
     binary_default = bool((req.parameters or {}).get("binary_data_output", False))
     per_output = {o.name: (o.parameters or {}).get("binary_data") for o in req.outputs or []}
     out_json: list[dict[str, Any]] = []

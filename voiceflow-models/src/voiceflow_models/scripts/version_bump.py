@@ -52,7 +52,8 @@ def plan_version(
     architecture_signature: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> VersionPlan:
-    """Compare `model_file` with the registry's latest `model_name` and return the next version.
+    """Compare `model_file` with the registry's latest `model_name` and return the next version (above every
+    published one).
 
     Architecture arguments default to the ones the exporter stamped into the file.
     """
@@ -72,7 +73,13 @@ def plan_version(
         arch = pulled.metadata.architecture
         old = signature_from_onnx(pulled.path, arch.type, arch.signature)
     decision = explain_bump(old, new)
-    return VersionPlan(model_name, current, decision.bump, next_version(current, decision.bump), decision.reasons)
+    # Compare against what `latest` serves, but bump from the highest published version: after a rollback `latest`
+    # is below it, and its next PATCH would already exist.
+    highest = max([current, *registry.list_versions(model_name)])
+    reasons = list(decision.reasons)
+    if highest != current:
+        reasons.append(f"latest is {current} (rolled back); bumping from the highest published version {highest}")
+    return VersionPlan(model_name, current, decision.bump, next_version(highest, decision.bump), reasons)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
