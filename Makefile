@@ -125,7 +125,7 @@ deploy: $(STAMP) ## move a running server (SERVER) to VERSION: pull, validate, r
 load: $(STAMP) ## bounded load test of a running server (REST, OIP, WebSocket): SERVER=, LOAD_ARGS=
 	$(PY) voiceflow-inference/tests/load/run_load.py --host $(SERVER) $(LOAD_ARGS)
 
-bench: $(STAMP) ## the performance suite: one table + $(ARTIFACTS)/bench/bench.{json,md} (< 10 min)
+bench: $(STAMP) ## the performance suite: one table + artifacts/bench/bench.{json,md} (< 10 min)
 	$(PY) -m voiceflow_models.benchmarks.suite --output $(ARTIFACTS)/bench/bench.json \
 		--markdown $(ARTIFACTS)/bench/bench.md $(ARGS)
 

@@ -209,7 +209,7 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     toml_path = config_dir() / f"{chosen}.toml"
     if not toml_path.is_file():
         raise ConfigError(f"config key 'env' (VOICEFLOW_ENV={chosen}): config file {toml_path} not found")
-    # The Makefile exports VOICEFLOW_REGISTRY; accept it as a fallback for VOICEFLOW_REGISTRY_URL.
+    # VOICEFLOW_REGISTRY is what the registry and model CLIs read; accept it as a fallback for VOICEFLOW_REGISTRY_URL.
     if "registry_url" not in overrides and "VOICEFLOW_REGISTRY_URL" not in os.environ:
         legacy = os.environ.get("VOICEFLOW_REGISTRY")
         if legacy:

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import random
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,12 @@ from voiceflow_inference.model_loader import (
 logger = logging.getLogger(__name__)
 
 Trigger = Literal["startup", "watch", "poll", "admin"]
+
+# Refusals worth retrying on the next poll (the registry or the local disk, not the model). Any other refusal (contract,
+# checksum, ...) is lasting: the poller skips that version until the pointer moves again.
+_TRANSIENT_REASONS = frozenset(
+    {"registry_unavailable", "registry", "error", "model_not_found", "version_not_found", "missing"}
+)
 
 
 class ModelNotReadyError(RuntimeError):
@@ -68,13 +75,15 @@ class ModelManager:
       the object you hold, so a session keeps one version from start to stop.
     - ``get(version: str) -> LoadedModel``: a specific loaded version (raises :class:`VersionNotLoadedError`).
     - ``active`` / ``ready`` / ``loaded()`` / ``status()``: what is served, for health and admin endpoints.
-    - ``await reload(trigger, *, version=None, path=None, activate=True) -> LoadedModel``: THE one code path for every
-      model change (startup, watch-dir file, registry poll, admin): load + validate + warm beside the current model,
-      then swap with a single reference assignment under an asyncio lock. A refused model raises :class:`ReloadError`,
-      is logged and counted (``voiceflow_model_reloads_total{result="failure"}``), and the old model keeps serving.
+    - ``await reload(trigger, *, version=None, path=None, activate=True, protect=()) -> LoadedModel``: THE one code
+      path for every model change (startup, watch-dir file, registry poll, admin): load + validate + warm beside the
+      current model, then swap with a single reference assignment under an asyncio lock. A refused model raises
+      :class:`ReloadError`, is logged and counted (``voiceflow_model_reloads_total{result="failure"}``), and the old
+      model keeps serving. Eviction never drops the model just loaded nor the versions in ``protect``.
     - ``await rollback(version=None)``, ``await pin(version | None)``, ``await set_ab(weights)``: admin operations.
-      Rollback and pin clear an A/B split (they mean "serve exactly this"). While pinned, watch and poll reloads are
-      still validated and loaded (role ``standby``) but not activated.
+      Rollback, pin and an activating admin reload clear an A/B split and the pin (they mean "serve exactly this").
+      While pinned or split, watch and poll reloads are still validated and loaded (role ``standby``) but not
+      activated, so ``status()["version"]`` never names a version traffic does not follow.
 
     ``LoadedModel`` fields: ``name``, ``version``, ``sha256``, ``engine`` (``engine.run(float32[B, 48000]) ->
     {output name: array}``, ``engine.probabilities_name``, ``engine.embedding_name``), ``num_speakers``,
@@ -293,9 +302,13 @@ class ModelManager:
         version: str | None = None,
         path: Path | None = None,
         activate: bool = True,
+        protect: Collection[str] = (),
     ) -> LoadedModel:
         """Load ``path`` (a watched file) or ``version`` (default: the configured ref) from the registry, validate and
-        warm it beside the current model, then swap. Raises ReloadError; the old model keeps serving."""
+        warm it beside the current model, then swap. Raises ReloadError; the old model keeps serving.
+
+        Eviction never drops the model just loaded nor the versions in ``protect`` (e.g. the other arms of an A/B
+        split being prepared)."""
         async with self._lock:
             try:
                 if path is not None:
@@ -324,7 +337,20 @@ class ModelManager:
                     "pinned to %s: %s %s loaded as standby, not activated", self._pinned, trigger, model.version
                 )
                 do_activate = False
-            await self._install(model, trigger, activate=do_activate)
+            elif self._ab_weights and trigger in ("watch", "poll") and do_activate:
+                logger.warning(
+                    "A/B split %s in force: %s %s loaded as standby, not activated",
+                    self._ab_weights,
+                    trigger,
+                    model.version,
+                )
+                do_activate = False
+            if trigger == "admin" and do_activate:
+                # "Serve exactly this": a split or pin left in force would keep routing traffic elsewhere while
+                # /ready reports this version.
+                self._set_ab({})
+                self._pinned = None
+            await self._install(model, trigger, activate=do_activate, protect=protect)
             return model
 
     def _refused(self, trigger: str, exc: ReloadError) -> None:
@@ -335,8 +361,13 @@ class ModelManager:
             "model %s refused (%s, trigger=%s): %s; still serving %s", self.name, exc.reason, trigger, exc, serving
         )
 
-    async def _install(self, model: LoadedModel, trigger: str, *, activate: bool) -> None:
-        """Register a validated model and (optionally) make it active. Caller holds the lock or is the sole writer."""
+    async def _install(
+        self, model: LoadedModel, trigger: str, *, activate: bool, protect: Collection[str] = ()
+    ) -> None:
+        """Register a validated model and (optionally) make it active. Caller holds the lock or is the sole writer.
+
+        Eviction never drops ``model`` itself (a standby load would be wasted, a pin/rollback target lost) nor
+        ``protect``."""
         existing = self._models.get(model.version)
         if existing is not None and existing.sha256 != model.sha256 and existing is not model:
             logger.warning(
@@ -346,13 +377,18 @@ class ModelManager:
                 existing.sha256[:12],
                 model.sha256[:12],
             )
+        dropped: LoadedModel | None = None
         if existing is None or existing.sha256 != model.sha256:
             self._models[model.version] = model
+            dropped = existing
         else:
+            dropped = model if model is not existing else None
             model = existing
         if activate:
             self._activate(model)
-        evicted = self._evict()
+        if dropped is not None and dropped.source == "watch":
+            self._discard_snapshot(dropped.path)
+        evicted = self._evict(protect={model.version, *protect})
         self._publish_info()
         self.metrics.model_reloads.labels(model=self.name, result="success", trigger=trigger).inc()
         if model.source != "cache":
@@ -377,9 +413,12 @@ class ModelManager:
             self._history.append(model.version)
             del self._history[:-50]
 
-    def _evict(self) -> int:
-        """Drop loaded versions beyond keep_versions (never the active, A/B or pinned ones); returns how many."""
-        keep = {self._active.version} if self._active else set()
+    def _evict(self, protect: Collection[str] = ()) -> int:
+        """Drop loaded versions beyond keep_versions (never the active, A/B, pinned or ``protect`` ones); returns how
+        many."""
+        keep = set(protect)
+        if self._active:
+            keep.add(self._active.version)
         keep |= set(self._ab_weights)
         if self._pinned:
             keep.add(self._pinned)
@@ -399,7 +438,7 @@ class ModelManager:
 
     def _discard_snapshot(self, path: Path) -> None:
         """Delete a watch-dir snapshot no loaded model uses (ONNX Runtime holds the bytes, not the file)."""
-        if any(m.path == path for m in self._models.values()):
+        if any(m.path == path for m in self._models.values()) or (self._active and self._active.path == path):
             return
         with contextlib.suppress(OSError):
             path.unlink()
@@ -443,6 +482,7 @@ class ModelManager:
         sidecar = await self._in_thread(read_sidecar, path)
         snap, digest = await self._in_thread(snapshot, path, self.settings.cache_dir)
         if self._active is not None and self._active.sha256 == digest:
+            self._discard_snapshot(snap)  # kept only if the active model is this very snapshot
             return self._active  # the same bytes again (e.g. a touch): nothing to do
         try:
             if sidecar is not None and sidecar.sha256 != digest:
@@ -520,15 +560,20 @@ class ModelManager:
 
     async def _switch_to(self, version: str) -> LoadedModel:
         version = version.removeprefix("v")
-        if version not in self._models:
-            await self.reload("admin", version=version, activate=False)
+        pulled = version not in self._models
+        if pulled:
+            await self.reload("admin", version=version, activate=False)  # counts the reload once
         async with self._lock:
             model = self.get(version)
             self._set_ab({})
             self._activate(model)
             self._pinned = None if self._pinned != model.version else self._pinned
+            evicted = self._evict()
             self._publish_info()
-            self.metrics.model_reloads.labels(model=self.name, result="success", trigger="admin").inc()
+            if not pulled:
+                self.metrics.model_reloads.labels(model=self.name, result="success", trigger="admin").inc()
+        if evicted:
+            await self._in_thread(release_memory)
         return model
 
     async def set_ab(self, weights: dict[str, float], *, trigger: Trigger = "admin") -> dict[str, float]:
@@ -539,13 +584,27 @@ class ModelManager:
                 raise ReloadError("ab_invalid", "an A/B split needs two or more versions")
             if any(w < 0 or w != w for w in clean.values()) or sum(clean.values()) <= 0:
                 raise ReloadError("ab_invalid", "A/B weights must be >= 0 and not all zero")
+            needed = set(clean) | ({self._active.version} if self._active else set())
+            if len(needed) > self.settings.keep_versions:
+                raise ReloadError(
+                    "ab_invalid",
+                    f"the split needs {len(needed)} loaded versions ({', '.join(sorted(needed))}, the active one "
+                    f"included) but keep_versions is {self.settings.keep_versions}",
+                )
         for version in clean:
             if version not in self._models:
-                await self.reload(trigger, version=version, activate=self._active is None)
+                # Every arm is protected: loading one arm must not evict another one loaded just before.
+                await self.reload(trigger, version=version, activate=self._active is None, protect=clean)
         async with self._lock:
+            missing = sorted(v for v in clean if v not in self._models)
+            if missing:  # a concurrent reload evicted an arm: refuse rather than route that arm to another version
+                raise ReloadError("ab_evicted", f"A/B versions {', '.join(missing)} were unloaded meanwhile; retry")
             self._set_ab(clean)
             self._pinned = None if clean else self._pinned
+            evicted = self._evict()
             self._publish_info()
+        if evicted:
+            await self._in_thread(release_memory)
         self._degraded.pop("ab", None)
         return self.ab_weights
 
@@ -603,7 +662,11 @@ class ModelManager:
                 await asyncio.wait_for(self._stop.wait(), timeout=interval)
             if self._stop.is_set():
                 return
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except Exception:  # a bug must not end hot reload silently: log it, count it, poll again
+                logger.exception("registry poll of %s failed unexpectedly; polling goes on", self.name)
+                self.metrics.registry_poll_failures.labels(model=self.name, reason="error").inc()
 
     async def poll_once(self) -> None:
         """Check whether the configured ref moved in the registry and reload when it did."""
@@ -620,12 +683,15 @@ class ModelManager:
             self._degraded.pop("startup", None)  # the registry answers again
         if self._active is not None and remote == self._last_remote:
             return
-        self._last_remote = remote  # a refused version is not retried until the pointer moves again
         if self._active is not None and remote == self._active.version:
+            self._last_remote = remote
             return
         logger.info("registry %s@%s moved to %s", self.name, self.settings.model_ref, remote)
-        with contextlib.suppress(ReloadError):
-            await self.reload("poll", version=remote)
+        try:
+            await self.reload("poll", version=remote)  # success records _last_remote
+        except ReloadError as exc:
+            if exc.reason not in _TRANSIENT_REASONS:
+                self._last_remote = remote  # refused for good: not retried until the pointer moves again
 
 
 def _version_sort_key(version: str) -> tuple[int, ...]:

@@ -99,8 +99,8 @@ async def test_pin_and_rollback_to_unloaded_versions_load_once_and_count_once(
     assert back.version == "1.0.0" and manager.acquire().version == "1.0.0"
     assert loaded_versions(manager) == {"1.0.0"}
     assert reloads(manager, "success", "admin") == 2
-    await manager.set_ab({})  # an already-loaded switch still counts exactly once
-    await manager.rollback()  # nothing else loaded
+    with pytest.raises(ReloadError, match="no previous version"):
+        await manager.rollback()  # keep_versions=1: nothing else is loaded, nothing is counted
     assert reloads(manager, "success", "admin") == 2
 
 
