@@ -9,7 +9,7 @@ import logging
 import random
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 from pydantic import ValidationError
@@ -28,6 +28,9 @@ from voiceflow_inference.model_loader import (
     read_sidecar,
     snapshot,
 )
+
+if TYPE_CHECKING:
+    from voiceflow_contract.registry import PulledModel
 
 logger = logging.getLogger(__name__)
 
@@ -275,17 +278,7 @@ class ModelManager:
             from voiceflow_contract.registry import load_from_cache
 
             pulled = await self._in_thread(load_from_cache, self.settings.cache_dir, self.name, self.settings.model_ref)
-            model = await self._in_thread(
-                load_model,
-                Path(pulled.path),
-                self.settings,
-                name=self.name,
-                version=str(pulled.version),
-                source="cache",
-                expected_sha256=pulled.sha256,
-                metadata=pulled.metadata,
-                registry_report=pulled.report,
-            )
+            model = await self._load_pulled(pulled, "cache")
         except (RegistryError, ModelRejectedError, OSError, ValueError) as exc:
             logger.warning("no usable registry-cache copy of %s: %s", self.name, exc)
             return False
@@ -461,18 +454,7 @@ class ModelManager:
             raise ReloadError(_reason_of(exc), f"registry: {exc}") from exc
         except OSError as exc:
             raise ReloadError("registry_unavailable", f"registry unreachable: {exc}") from exc
-        loaded: LoadedModel = await self._in_thread(
-            load_model,
-            Path(pulled.path),
-            self.settings,
-            name=self.name,
-            version=str(pulled.version),
-            source="registry",
-            expected_sha256=pulled.sha256,
-            metadata=pulled.metadata,
-            registry_report=pulled.report,
-        )
-        return loaded
+        return await self._load_pulled(pulled, "registry")
 
     def _pull(self, registry: Any, version: str) -> Any:
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -529,6 +511,21 @@ class ModelManager:
             except (OSError, ValueError) as exc:
                 raise ReloadError("registry_unavailable", f"registry {self.settings.registry_url}: {exc}") from exc
         return self._registry
+
+    async def _load_pulled(self, pulled: PulledModel, source: str) -> LoadedModel:
+        """Load, validate and warm a verified registry pull (fresh or from the cache) off the event loop."""
+        loaded: LoadedModel = await self._in_thread(
+            load_model,
+            Path(pulled.path),
+            self.settings,
+            name=self.name,
+            version=str(pulled.version),
+            source=source,
+            expected_sha256=pulled.sha256,
+            metadata=pulled.metadata,
+            registry_report=pulled.report,
+        )
+        return loaded
 
     @staticmethod
     async def _in_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
