@@ -235,8 +235,29 @@ def load_contract(path: str | Path | None = None) -> ModelContract:
     return parse_contract(data, source)
 
 
+# The shipped contract's facts as constants: every module reads the sample rate, window length and tensor names from
+# here instead of repeating 48000 or "speaker_embeddings" (a contract change then moves every user at once).
+CONTRACT: ModelContract = load_contract()
+SAMPLE_RATE: int = CONTRACT.metadata.sample_rate
+WINDOW_SECONDS: float = CONTRACT.metadata.audio_duration
+WINDOW_SAMPLES: int = CONTRACT.window_samples
+INPUT_NAME: str = CONTRACT.input.name
+PROBABILITIES_OUTPUT: str = CONTRACT.output.name
+EMBEDDING_OUTPUT: str = "embedding"  # the optional output online clustering reads
+OUTPUT_NAMES: tuple[str, ...] = (CONTRACT.output.name, *(o.name for o in CONTRACT.optional_outputs))
+if EMBEDDING_OUTPUT not in OUTPUT_NAMES:  # pragma: no cover - guards an edit of model_contract.yaml
+    raise ContractError(f"the shipped contract no longer declares the {EMBEDDING_OUTPUT!r} output")
+
 __all__ = [
+    "CONTRACT",
     "CONTRACT_FILENAME",
+    "EMBEDDING_OUTPUT",
+    "INPUT_NAME",
+    "OUTPUT_NAMES",
+    "PROBABILITIES_OUTPUT",
+    "SAMPLE_RATE",
+    "WINDOW_SAMPLES",
+    "WINDOW_SECONDS",
     "ContractMetadata",
     "ModelContract",
     "PerformanceRequirements",
