@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
 from voiceflow_contract.errors import ContractError, VoiceFlowError
+from voiceflow_contract.schema_export import SCHEMA_MODELS, json_schema, schema_text, write_schemas
+from voiceflow_contract.semver import Version, explain_bump, next_version, signature_from_onnx
+from voiceflow_contract.spec import load_contract
+from voiceflow_contract.validator import validate_model_contract
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -102,8 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
     # Wide enough that rule names and limits never wrap in CI logs.
     return Console(file=sys.stderr if stderr else sys.stdout, width=max(120, Console().width), highlight=False)
 
@@ -139,8 +145,6 @@ def _cell(value: Any) -> str:
 
 
 def _print_report(report: Any) -> None:
-    from rich.table import Table
-
     styles = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
     table = Table(title=f"{report.model_path} — profile {report.profile}", show_lines=False)
     for column in ("rule", "status", "measured", "limit", "message"):
@@ -155,10 +159,6 @@ def _print_report(report: Any) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace, contract: Any) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from voiceflow_contract.validator import validate_model_contract
-
     metadata = _read_metadata(args.metadata, args.model)
     profile_name = args.profile or metadata.get("profile")
     profile = contract.profile(profile_name)  # unknown -> ContractError listing the known ones (exit 2)
@@ -208,8 +208,6 @@ def _cmd_validate(args: argparse.Namespace, contract: Any) -> int:
 
 
 def _cmd_profiles(contract: Any) -> int:
-    from rich.table import Table
-
     table = Table(title=f"{contract.name} {contract.version}: profiles")
     for column in ("profile", "device", "p99 ms", "size MB", "description"):
         table.add_column(column)
@@ -222,8 +220,6 @@ def _cmd_profiles(contract: Any) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from voiceflow_contract.schema_export import SCHEMA_MODELS, json_schema, schema_text, write_schemas
-
     names = args.names or list(SCHEMA_MODELS)
     unknown = [n for n in names if n not in SCHEMA_MODELS]
     if unknown:
@@ -239,8 +235,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_bump(args: argparse.Namespace, contract: Any) -> int:
-    from voiceflow_contract.semver import Version, explain_bump, next_version, signature_from_onnx
-
     current = Version.parse(args.current) if args.current else None
     for path in (args.old, args.new):
         if not path.is_file():
@@ -262,8 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits 2 on usage errors
     try:
-        from voiceflow_contract.spec import load_contract
-
         contract = load_contract(args.contract)
         if args.command == "validate":
             return _cmd_validate(args, contract)

@@ -15,17 +15,17 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from voiceflow_contract.errors import ContractError, InvalidNameError
 
 # Strict MAJOR.MINOR.PATCH, no leading zeros, optional leading "v"; no pre-release tags (folders are v<semver>).
-_VERSION_RE = re.compile(r"^v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$")
+if TYPE_CHECKING:
+    from voiceflow_contract.onnx_io import TensorInfo
 
-Dim = int | str | None
-"""One tensor dimension: a fixed size, a symbolic name (e.g. ``batch_size``) or None when the graph gives neither."""
+_VERSION_RE = re.compile(r"^v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$")
 
 
 class Bump(StrEnum):
@@ -106,7 +106,7 @@ class TensorSignature(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dtype: str
-    shape: tuple[Dim, ...]
+    shape: tuple[int | str | None, ...]
 
     @property
     def rank(self) -> int:
@@ -134,37 +134,9 @@ class BumpDecision:
     reasons: list[str] = field(default_factory=list)
 
 
-def _dtype_name(elem_type: int) -> str:
-    """Map an ONNX TensorProto element type to a numpy-style name (``float32``), falling back to the ONNX name."""
-    import onnx
-
-    try:
-        return str(onnx.helper.tensor_dtype_to_np_dtype(elem_type).name)
-    except (KeyError, ValueError, TypeError):
-        try:
-            return str(onnx.TensorProto.DataType.Name(elem_type)).lower()
-        except ValueError:  # a value no ONNX version defines (corrupt or hostile file)
-            return f"unknown({elem_type})"
-
-
-def _text(value: str | bytes) -> str:
-    """Protobuf returns bytes for names that are not valid UTF-8; make them comparable strings."""
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _value_info_signature(value_info: object) -> TensorSignature:
-    """TensorSignature of one onnx ValueInfoProto."""
-    tensor_type = value_info.type.tensor_type  # type: ignore[attr-defined]
-    dims: list[Dim] = []
-    if tensor_type.HasField("shape"):
-        for dim in tensor_type.shape.dim:
-            if dim.HasField("dim_value"):
-                dims.append(int(dim.dim_value))
-            elif dim.HasField("dim_param"):
-                dims.append(_text(dim.dim_param))
-            else:
-                dims.append(None)
-    return TensorSignature(dtype=_dtype_name(int(tensor_type.elem_type)), shape=tuple(dims))
+def _signature(tensor: TensorInfo) -> TensorSignature:
+    """TensorSignature of one declared graph input or output."""
+    return TensorSignature(dtype=tensor.dtype, shape=tensor.shape)
 
 
 def signature_from_onnx(
@@ -179,17 +151,17 @@ def signature_from_onnx(
     ``num_speakers`` is the fixed second dimension of a rank-2 ``primary_output`` when the graph states it.
     Raises :class:`ContractError` when the file is not a readable ONNX model.
     """
+    # onnx takes a third of a second to import and spec imports this module for Version: load it only to read a graph.
     import onnx
+
+    from voiceflow_contract.onnx_io import graph_inputs, graph_outputs
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ... for corrupt files; all mean "not a model"
         raise ContractError(f"cannot read ONNX model {path}: {exc}") from exc
-    initializer_names = {_text(init.name) for init in model.graph.initializer}
-    inputs = {
-        _text(vi.name): _value_info_signature(vi) for vi in model.graph.input if _text(vi.name) not in initializer_names
-    }
-    outputs = {_text(vi.name): _value_info_signature(vi) for vi in model.graph.output}
+    inputs = {tensor.name: _signature(tensor) for tensor in graph_inputs(model)}
+    outputs = {tensor.name: _signature(tensor) for tensor in graph_outputs(model)}
     num_speakers: int | None = None
     primary = outputs.get(primary_output)
     if primary is not None and primary.rank == 2 and isinstance(primary.shape[1], int):
@@ -267,7 +239,6 @@ __all__ = [
     "INITIAL_VERSION",
     "Bump",
     "BumpDecision",
-    "Dim",
     "ModelSignature",
     "TensorSignature",
     "Version",

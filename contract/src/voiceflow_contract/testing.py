@@ -1,6 +1,6 @@
 """Test helpers for code that consumes the model contract (like ``numpy.testing``): numpy + onnx only, no torch.
 
-- :func:`build_contract_model` writes a tiny, contract-valid ONNX model (``audio [B, 48000]`` ->
+- :func:`build_contract_model` writes a tiny, contract-valid ONNX model (``audio [B, WINDOW_SAMPLES]`` ->
   ``speaker_embeddings`` softmax ``[B, S]`` + ``embedding [B, E]``), with knobs that break the contract on purpose.
 - :func:`contract_model_proto` wraps any graph body in the contract's input/outputs (opset 18, IR 9, checked), for
   tests that need a different computation with the same interface.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
@@ -21,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from voiceflow_contract.errors import ContractError
 from voiceflow_contract.hashing import sha256_file
+from voiceflow_contract.registry import ModelRegistry, VersionInfo
 from voiceflow_contract.schemas.metadata import (
     Accuracy,
     Architecture,
@@ -31,10 +32,9 @@ from voiceflow_contract.schemas.metadata import (
     ModelMetadata,
     Training,
 )
-
-if TYPE_CHECKING:
-    from voiceflow_contract.registry import ModelRegistry, VersionInfo
-    from voiceflow_contract.schemas.report import ValidationReport
+from voiceflow_contract.schemas.report import ValidationReport
+from voiceflow_contract.spec import EMBEDDING_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT, SAMPLE_RATE, WINDOW_SAMPLES
+from voiceflow_contract.validator import validate_model_contract
 
 __all__ = [
     "FRAMES",
@@ -46,7 +46,7 @@ __all__ = [
     "publish_model_file",
 ]
 
-WINDOW = 48_000
+WINDOW = WINDOW_SAMPLES
 FRAMES = 480  # the toy model averages 480 frames of 100 samples, then two linear layers
 OPSET = 18
 IR_VERSION = 9
@@ -67,10 +67,10 @@ def contract_model_proto(
     graph = helper.make_graph(
         list(nodes),
         graph_name,
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch_size", window])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch_size", window])],
         [
-            helper.make_tensor_value_info("speaker_embeddings", TensorProto.FLOAT, ["batch_size", num_speakers]),
-            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch_size", embedding_dim]),
+            helper.make_tensor_value_info(PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["batch_size", num_speakers]),
+            helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch_size", embedding_dim]),
         ],
         list(initializers),
     )
@@ -97,21 +97,21 @@ def build_contract_model(
     The graph reshapes the window into 480 frames, averages each frame (its power when ``square``), then applies two
     random MatMuls (``embedding``, then logits) and a softmax. Different seeds give different weights, so versions
     are distinguishable by their outputs. ``softmax=False`` breaks the contract (outputs are not probabilities);
-    ``window`` != 48000 breaks the input shape rule.
+    ``window`` != WINDOW breaks the input shape rule.
     """
     rng = np.random.default_rng(seed)
     w_emb = rng.standard_normal((FRAMES, embedding_dim)).astype(np.float32)
     w_spk = rng.standard_normal((embedding_dim, num_speakers)).astype(np.float32)
-    nodes = [helper.make_node("Reshape", ["audio", "frames_shape"], ["frames"])]
+    nodes = [helper.make_node("Reshape", [INPUT_NAME, "frames_shape"], ["frames"])]
     if square:
         nodes.append(helper.make_node("Mul", ["frames", "frames"], ["power"]))
     nodes += [
         helper.make_node("ReduceMean", ["power" if square else "frames", "axes"], ["energy"], keepdims=0),
-        helper.make_node("MatMul", ["energy", "w_emb"], ["embedding"]),
-        helper.make_node("MatMul", ["embedding", "w_spk"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["speaker_embeddings"], axis=-1)
+        helper.make_node("MatMul", ["energy", "w_emb"], [EMBEDDING_OUTPUT]),
+        helper.make_node("MatMul", [EMBEDDING_OUTPUT, "w_spk"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], [PROBABILITIES_OUTPUT], axis=-1)
         if softmax
-        else helper.make_node("Identity", ["logits"], ["speaker_embeddings"]),
+        else helper.make_node("Identity", ["logits"], [PROBABILITIES_OUTPUT]),
     ]
     inits = [
         numpy_helper.from_array(np.array([-1, FRAMES, window // FRAMES], dtype=np.int64), "frames_shape"),
@@ -147,12 +147,12 @@ def contract_metadata(
 ) -> ModelMetadata:
     """A complete :class:`ModelMetadata` for the model file at ``model_path`` (size and sha256 read from it).
 
-    ``contract`` describes ``[batch, 48000] -> [batch, S]`` (+ ``embedding`` when ``embedding_dim`` is set, unless
+    ``contract`` describes ``[batch, WINDOW] -> [batch, S]`` (+ ``embedding`` when ``embedding_dim`` is set, unless
     ``extra_outputs`` says otherwise). Every other top-level field gets a neutral toy value; pass any of them in
     ``fields`` (e.g. ``git_commit=``, ``training=``, ``lineage=``) to replace it whole.
     """
     if extra_outputs is None:
-        extra_outputs = ["embedding"] if embedding_dim is not None else []
+        extra_outputs = [EMBEDDING_OUTPUT] if embedding_dim is not None else []
     values: dict[str, Any] = {
         "model_name": name,
         "version": version,
@@ -165,7 +165,7 @@ def contract_metadata(
         "contract": ContractInfo(
             input_shape=[batch, WINDOW],
             output_shape=[batch, num_speakers or 2],
-            sample_rate=WINDOW,
+            sample_rate=SAMPLE_RATE,
             num_speakers=num_speakers,
             extra_outputs=list(extra_outputs),
             embedding_dim=embedding_dim,
@@ -196,9 +196,6 @@ def publish_model_file(
     (used when ``metadata`` is not given). Latency is not measured unless ``measure_latency`` (it is slow and noisy
     on shared machines). Raises :class:`ContractError` naming the failed checks if the model fails the contract.
     """
-    from voiceflow_contract.registry import ModelRegistry
-    from voiceflow_contract.validator import validate_model_contract
-
     report = validate_model_contract(model_path, num_speakers=num_speakers, measure_latency=measure_latency)
     if not report.passed:
         raise ContractError(f"{model_path} fails the contract: {[c.message for c in report.failed_checks]}")

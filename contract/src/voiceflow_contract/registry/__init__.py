@@ -5,7 +5,7 @@ pointer objects with history, and ``<root>/manifest.json``. See docs/registry.md
 """
 
 from voiceflow_contract.registry.cache import PulledModel, cached_versions, load_from_cache, verify_cached
-from voiceflow_contract.registry.client import ModelRegistry, VersionInfo
+from voiceflow_contract.registry.client import ModelRegistry
 from voiceflow_contract.registry.names import (
     LATEST,
     parse_version,
@@ -13,6 +13,7 @@ from voiceflow_contract.registry.names import (
     validate_pointer_name,
     validate_ref,
 )
+from voiceflow_contract.registry.reader import VersionInfo
 from voiceflow_contract.registry.storage import Storage, default_storage_options
 
 __all__ = [

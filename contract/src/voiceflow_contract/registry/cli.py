@@ -25,8 +25,9 @@ from voiceflow_contract.errors import (
     VoiceFlowError,
 )
 from voiceflow_contract.registry.cache import load_from_cache
-from voiceflow_contract.registry.client import ModelRegistry, VersionInfo
+from voiceflow_contract.registry.client import ModelRegistry
 from voiceflow_contract.registry.names import LATEST
+from voiceflow_contract.registry.reader import VersionInfo
 from voiceflow_contract.registry.storage import ENV_REGISTRY, parse_storage_option
 
 EXIT_OK = 0

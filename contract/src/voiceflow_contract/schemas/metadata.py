@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from voiceflow_contract.schemas.base import StrictModel
+from voiceflow_contract.spec import INPUT_NAME, PROBABILITIES_OUTPUT
 
 
 class Training(StrictModel):
@@ -58,8 +59,8 @@ class ContractInfo(StrictModel):
     output_shape: list[int]
     sample_rate: int = Field(gt=0)
     contract_version: str = "1.0.0"
-    input_name: str = "audio"
-    output_name: str = "speaker_embeddings"
+    input_name: str = INPUT_NAME
+    output_name: str = PROBABILITIES_OUTPUT
     num_speakers: int | None = Field(default=None, ge=2)
     extra_outputs: list[str] = Field(default_factory=list)
     embedding_dim: int | None = None

@@ -1,0 +1,175 @@
+"""The validator's entry point: every rule in order, into one :class:`ValidationReport`.
+
+``validate_model_contract`` never raises because a model is bad; it returns a report whose failed checks name the
+broken rules (catalogue in :mod:`.rules`). Every ONNX / ONNX Runtime exception becomes a failed check, and every
+inference run is bounded in time (``run_timeout_s``, see :mod:`.runner`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from voiceflow_contract import __version__
+from voiceflow_contract.hashing import sha256_bytes
+from voiceflow_contract.schemas.report import CheckStatus, LatencyStats, ValidationReport
+from voiceflow_contract.spec import ModelContract, Profile, load_contract
+from voiceflow_contract.validator.measurement import ProgressCallback, check_latency, host_info
+from voiceflow_contract.validator.rules import Checks, rule_names
+from voiceflow_contract.validator.runner import RUN_TIMEOUT_S, BoundedSession, choose_providers, open_session
+from voiceflow_contract.validator.runtime_checks import RuntimeResult, check_batches, check_values
+from voiceflow_contract.validator.static_checks import check_file, check_graph, check_parse
+
+VALIDATOR_VERSION = __version__
+
+
+def validate_model_contract(
+    path: str | Path,
+    contract: ModelContract | None = None,
+    profile: str | Profile | None = None,
+    *,
+    num_speakers: int | None = None,
+    threads: int = 1,
+    providers: Sequence[str] | None = None,
+    latency_runs: int | None = None,
+    measure_latency: bool = True,
+    on_latency_run: ProgressCallback | None = None,
+    run_timeout_s: float = RUN_TIMEOUT_S,
+) -> ValidationReport:
+    """Check the ONNX model at ``path`` against the contract and ``profile``'s budgets.
+
+    Args:
+        path: the model.onnx file.
+        contract: the contract (default: the packaged model_contract.yaml).
+        profile: a profile name or object (default: the contract's default profile). An unknown name raises
+            ContractError: that is a caller error, not a bad model.
+        num_speakers: the speaker count the model states (metadata.json); checked against the output when given.
+        threads: ONNX Runtime intra-op threads (recorded in the report).
+        providers: execution providers to try (default: CUDA first for a GPU profile when present, else CPU).
+        latency_runs: timed runs for latency.p99 (default: the contract's ``latency_timed_runs``).
+        measure_latency: False skips latency.p99 (reported as SKIPPED).
+        on_latency_run: progress callback ``(done, total)`` during the timed runs.
+        run_timeout_s: longest single inference run; a run past it is terminated and fails its rule.
+
+    Returns:
+        The report; ``report.passed`` is False when any rule failed. Never raises because of the model.
+    """
+    contract = contract or load_contract()
+    chosen = profile if isinstance(profile, Profile) else contract.profile(profile)
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    runs = latency_runs if latency_runs is not None else contract.validation.latency_timed_runs
+    if runs < 1:
+        raise ValueError(f"latency_runs must be >= 1, got {runs}")
+    if not run_timeout_s > 0:
+        raise ValueError(f"run_timeout_s must be > 0, got {run_timeout_s}")
+
+    model_path = Path(path)
+    checks = Checks()
+    session_providers, available = choose_providers(chosen, providers)
+    latency: LatencyStats | None = None
+    runtime = RuntimeResult()
+    sha = ""
+
+    try:
+        sha, latency = run_rules(
+            checks,
+            model_path,
+            contract,
+            chosen,
+            runtime,
+            num_speakers=num_speakers,
+            threads=threads,
+            runs=runs,
+            measure_latency=measure_latency,
+            session_providers=session_providers,
+            available=available,
+            on_latency_run=on_latency_run,
+            run_timeout_s=run_timeout_s,
+        )
+    except Exception as exc:  # a validator bug must still produce a failed report, never crash the caller
+        checks.fail("validator.error", f"unexpected {type(exc).__name__}: {exc}", measured="error", limit="none")
+        checks.block("validator.error")
+
+    results = checks.ordered(rule_names(contract))
+    return ValidationReport(
+        model_path=str(model_path),
+        model_sha256=sha or checks.sha256,
+        contract_name=contract.name,
+        contract_version=contract.version,
+        profile=chosen.name,
+        passed=not any(r.status is CheckStatus.FAILED for r in results),
+        checks=results,
+        latency=latency,
+        num_speakers=runtime.num_speakers,
+        embedding_dim=runtime.embedding_dim,
+        created_at=datetime.now(UTC),
+        validator_version=VALIDATOR_VERSION,
+        host=host_info(threads, available, checks.session_providers or session_providers),
+    )
+
+
+def run_rules(
+    checks: Checks,
+    model_path: Path,
+    contract: ModelContract,
+    chosen: Profile,
+    runtime: RuntimeResult,
+    *,
+    num_speakers: int | None,
+    threads: int,
+    runs: int,
+    measure_latency: bool,
+    session_providers: list[str],
+    available: list[str],
+    on_latency_run: ProgressCallback | None,
+    run_timeout_s: float = RUN_TIMEOUT_S,
+) -> tuple[str, LatencyStats | None]:
+    """Every rule in order; returns (sha256, latency). Rules not reached are filled in by the caller."""
+    import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]  # optional extra (cpu / gpu)
+
+    sha = ""
+    latency: LatencyStats | None = None
+    data = check_file(checks, model_path, chosen, contract)
+    if data is not None:
+        sha = checks.sha256 = sha256_bytes(data)
+        model = check_parse(checks, data)
+        graph = check_graph(checks, model, contract, num_speakers) if model is not None else None
+        session = None
+        if graph is not None:
+            try:
+                session = BoundedSession(open_session(data, threads, session_providers), run_timeout_s)
+            except Exception as exc:  # ORT raises Fail/InvalidGraph/NotImplemented... for bad models
+                checks.fail("runtime.session", f"ONNX Runtime cannot load the model: {exc}", measured=False, limit=True)
+                checks.block("runtime.session failed")
+            else:
+                session_providers = checks.session_providers = list(session.get_providers())
+                checks.ok("runtime.session", f"onnxruntime {ort.__version__} on {session_providers}", True, True)
+        if session is not None and graph is not None:
+            try:
+                if check_batches(checks, session, graph, contract, runtime):
+                    check_values(checks, session, graph, contract, runtime, num_speakers)
+                    if measure_latency:
+                        latency = check_latency(
+                            checks,
+                            session,
+                            graph,
+                            contract,
+                            chosen,
+                            threads=threads,
+                            runs=runs,
+                            session_providers=session_providers,
+                            available=available,
+                            on_run=on_latency_run,
+                        )
+                    else:
+                        checks.skip("latency.p99", "latency measurement disabled (--no-latency)", limit=chosen.p99_ms)
+                else:
+                    checks.block("the model runs at no batch size")
+            finally:
+                session.close()
+    return sha, latency
+
+
+__all__ = ["VALIDATOR_VERSION", "run_rules", "validate_model_contract"]
