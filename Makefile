@@ -54,10 +54,10 @@ $(AZURITE): package.json
 	touch $@
 
 # ---------------------------------------------------------------- checks
-lint: setup ## ruff, mypy (contract, inference) and the import boundaries
+lint: setup ## ruff, mypy (contract, inference, bench) and the import boundaries
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference
+	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference -p voiceflow_bench
 	$(BIN)/lint-imports
 
 test: setup lint ## lint + every package's tests (what CI runs)
