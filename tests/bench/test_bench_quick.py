@@ -46,7 +46,7 @@ def test_quick_suite_prints_the_table_and_writes_complete_json(tmp_path: Path) -
     output = tmp_path / "bench-quick.json"
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "voiceflow_models.benchmarks.suite", "--quick", "--output", str(output)],
+        [sys.executable, "-m", "voiceflow_bench.suite", "--quick", "--output", str(output)],
         capture_output=True,
         text=True,
         timeout=300,

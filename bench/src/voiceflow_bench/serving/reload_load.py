@@ -18,11 +18,14 @@ from typing import Any
 
 import httpx
 import numpy as np
+import onnx
 import orjson
+from websockets.asyncio.client import connect
 
-from voiceflow_inference.benchmarks.audio import window_batch
-from voiceflow_inference.benchmarks.http_client import HttpError, RawHttpConnection, rest_request
-from voiceflow_inference.benchmarks.stats import Summary, summarize
+from voiceflow_bench.serving.audio import window_batch
+from voiceflow_bench.serving.http_client import HttpError, RawHttpConnection, rest_request
+from voiceflow_bench.serving.stats import Summary, summarize
+from voiceflow_contract.spec import SAMPLE_RATE
 
 
 class ModelSwapper:
@@ -30,8 +33,6 @@ class ModelSwapper:
     version ``local-<sha12>``) into the watch directory with an atomic ``os.replace``."""
 
     def __init__(self, model_path: Path, watch_dir: Path, filename: str = "model.onnx") -> None:
-        import onnx  # the contract's [cpu] extra; only the benchmark needs it here
-
         self.proto = onnx.load(str(model_path))
         self.watch_dir = watch_dir
         self.target = watch_dir / filename
@@ -163,10 +164,10 @@ class MixedLoad:
             await connection.close()
 
     async def _ws(self) -> None:
-        from websockets.asyncio.client import connect
-
         frame = window_batch(1, seed=5)[0].astype("<f4").tobytes()
-        start = orjson.dumps({"type": "start", "sample_rate": 48000, "encoding": "pcm_f32le", "hop_s": 1.0}).decode()
+        start = orjson.dumps(
+            {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "hop_s": 1.0}
+        ).decode()
         while not self._stop.is_set():
             # A new session every ~20 windows, so sessions also begin (and pick a version) while reloads happen.
             opened = time.perf_counter()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceflow_inference.benchmarks.audio import window_batch
-from voiceflow_inference.benchmarks.stats import Summary, summarize
+from voiceflow_bench.serving.audio import window_batch
+from voiceflow_bench.serving.stats import Summary, summarize
 from voiceflow_inference.inference import InferenceEngine
 
 

@@ -16,9 +16,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+import tritonclient.http as triton
+from websockets.sync.client import connect
 
-from voiceflow_inference.benchmarks.audio import window_batch
-from voiceflow_inference.benchmarks.stats import Summary, summarize
+from voiceflow_bench.serving.audio import window_batch
+from voiceflow_bench.serving.stats import Summary, summarize
+from voiceflow_contract.spec import SAMPLE_RATE
 from voiceflow_inference.inference import InferenceEngine
 
 Call = Callable[[], bool]
@@ -89,8 +92,6 @@ def oip_caller(url: str, model: str, *, binary: bool) -> Iterator[Call]:
     """OIP infer through tritonclient.http with one window, JSON (``binary=False``) or the binary extension.
 
     The whole client call is timed, including tritonclient's own encoding of the tensor (what a user pays)."""
-    import tritonclient.http as triton  # test/bench dependency, imported only here
-
     client = triton.InferenceServerClient(url=url.removeprefix("http://"), network_timeout=30.0)
     audio = window_batch(1)
 
@@ -114,11 +115,11 @@ def oip_caller(url: str, model: str, *, binary: bool) -> Iterator[Call]:
 @contextmanager
 def ws_window_caller(ws_url: str) -> Iterator[Call]:
     """One WebSocket window: send exactly one 1 s float32 frame (hop 1 s) and wait for its ``window`` message."""
-    from websockets.sync.client import connect
-
     frame = window_batch(1)[0].astype("<f4").tobytes()
     with connect(ws_url, max_size=2**22, open_timeout=30) as ws:
-        ws.send(orjson.dumps({"type": "start", "sample_rate": 48000, "encoding": "pcm_f32le", "hop_s": 1.0}).decode())
+        ws.send(
+            orjson.dumps({"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "hop_s": 1.0}).decode()
+        )
         started = orjson.loads(ws.recv(timeout=30))
         if started.get("type") != "started":
             raise RuntimeError(f"expected 'started', got {started}")

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import orjson
+from websockets.asyncio.client import connect
 
-from voiceflow_inference.benchmarks.audio import SAMPLE_RATE, speech_like
-from voiceflow_inference.benchmarks.stats import Summary, summarize
+from voiceflow_bench.serving.audio import speech_like
+from voiceflow_bench.serving.stats import Summary, summarize
+from voiceflow_contract.spec import SAMPLE_RATE
 
 FRAME_S = 0.1
 HOP_S = 0.5
@@ -41,9 +43,8 @@ class SessionResult:
 async def stream_session(
     ws_url: str, audio: np.ndarray, *, realtime: bool, start_delay_s: float = 0.0, frame_s: float = FRAME_S
 ) -> SessionResult:
-    """Stream ``audio`` (48 kHz float32) in ``frame_s`` frames, paced in real time or as fast as possible."""
-    from websockets.asyncio.client import connect
-
+    """Stream ``audio`` (float32 at the contract's sample rate) in ``frame_s`` frames, paced in real time or as
+    fast as possible."""
     await asyncio.sleep(start_delay_s)
     step = round(frame_s * SAMPLE_RATE)
     frames = [audio[i : i + step].astype("<f4").tobytes() for i in range(0, audio.size, step)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 48_000
-WINDOW_SAMPLES = 48_000
+from voiceflow_contract.spec import SAMPLE_RATE, WINDOW_SECONDS
 
 
 def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
-    """Float32 mono 48 kHz: a voiced-like harmonic tone with a 3 Hz envelope and light noise (VAD says speech)."""
+    """Float32 mono at the contract's sample rate: a voiced-like harmonic tone with a 3 Hz envelope and light noise
+    (VAD says speech)."""
     rng = np.random.default_rng(seed)
     n = round(seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
@@ -21,8 +21,8 @@ def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def window_batch(batch: int, seed: int = 0) -> np.ndarray:
-    """``batch`` speech-like windows, float32 [batch, 48000]."""
-    return np.stack([speech_like(1.0, seed + i) for i in range(batch)])
+    """``batch`` speech-like windows, float32 [batch, WINDOW_SAMPLES]."""
+    return np.stack([speech_like(WINDOW_SECONDS, seed + i) for i in range(batch)])
 
 
-__all__ = ["SAMPLE_RATE", "WINDOW_SAMPLES", "speech_like", "window_batch"]
+__all__ = ["speech_like", "window_batch"]

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from voiceflow_inference.benchmarks.http_client import HttpError, RawHttpConnection, Request
-from voiceflow_inference.benchmarks.stats import Summary, summarize
+from voiceflow_bench.serving.http_client import HttpError, RawHttpConnection, Request
+from voiceflow_bench.serving.stats import Summary, summarize
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""`make demo`: the whole VoiceFlow workflow, end to end, on this machine.
+
+train fast-cnn on synthetic voices -> export, optimise, validate, benchmark, publish to a local registry -> serve it on
+127.0.0.1 -> stream a held-out conversation over /ws/diarize (live timeline + DER) -> publish a new version and watch
+the server hot-reload under load with no failed request -> roll back -> stop -> summary.
+
+Running it again bumps versions (1.0.1, 1.0.2, ...) instead of failing. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import httpx
+
+from demo.pipeline import publish, train
+from demo.rest_load import Load
+from demo.server import serve
+from demo.settings import MODEL, ROOT
+from demo.streaming import stream_conversation
+from demo.summary import report
+from demo.terminal import console, step
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--registry", default=str(ROOT / "registry"), help="registry URL or folder")
+    parser.add_argument("--artifacts", type=Path, default=ROOT / "artifacts" / "demo", help="where the demo's files go")
+    parser.add_argument("--duration", type=float, default=40.0, help="seconds of held-out conversation to stream")
+    args = parser.parse_args(argv)
+    artifacts: Path = args.artifacts.resolve()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    registry: str = args.registry
+    total = 7
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    step(1, total, "Train fast-cnn on synthetic voices (PyTorch Lightning + Hydra, CPU)")
+    t = time.perf_counter()
+    ckpt_a = train(artifacts, "train-a", [])
+    timings["train"] = time.perf_counter() - t
+
+    step(2, total, "Export -> optimise -> validate -> benchmark -> accuracy -> bump -> publish")
+    t = time.perf_counter()
+    version_a = publish(ckpt_a, artifacts / "publish-a", registry)
+    timings["publish"] = time.perf_counter() - t
+    console.print(f"published [bold]{MODEL} v{version_a}[/bold] to {registry}")
+
+    step(3, total, "Serve it on 127.0.0.1 (pull latest, verify sha256, validate, warm up)")
+    with serve(registry, artifacts) as server:
+        server.wait_for_version(version_a)
+        ready = server.ready()
+        console.print(f"{server.url} ready: {ready.get('model')} v{ready.get('version')} from {ready.get('source')}")
+
+        step(4, total, "Stream a held-out conversation (unseen voices) over /ws/diarize")
+        streamed = stream_conversation(server, seed=7_000_000 + int(time.time()) % 1000, duration_s=args.duration)
+        scores = streamed["scores"]
+        console.print(
+            f"DER {scores['der_collar_025']:.1%} (±0.25 s collar), {scores['der_collar_0']:.1%} (no collar); "
+            f"{streamed['duration_s']} s of audio streamed in {streamed['stream_s']} s (RTF {streamed['rtf']})"
+        )
+        (artifacts / "streamed.rttm").write_text(streamed["rttm"])
+
+        step(5, total, "Publish a new version (fine-tuned weights) and hot-reload under load")
+        load = Load(server.url)
+        load.start()
+        ckpt_b = train(
+            artifacts,
+            "train-b",
+            [
+                f"ckpt_path={ckpt_a.parent.parent / 'run' / 'checkpoints' / 'last.ckpt'}",
+                "trainer.max_epochs=5",
+                "test_conversations=false",
+            ],
+        )
+        version_b = publish(ckpt_b, artifacts / "publish-b", registry)
+        swap_s = server.wait_for_version(version_b)
+        time.sleep(1.0)
+        console.print(
+            f"server now serves v{version_b} ({swap_s:.1f} s after publish; poller + load + validate + warm-up); "
+            f"{load.requests} requests during the reload, {load.failures} failed, versions seen {load.versions}"
+        )
+
+        step(6, total, f"Roll back to v{version_a} (admin API; instant: the previous session is kept warm)")
+        t = time.perf_counter()
+        server.admin("rollback", {"version": version_a})
+        rollback_s = server.wait_for_version(version_a) + (time.perf_counter() - t)
+        time.sleep(1.0)
+        load.stop()
+        console.print(f"serving v{server.ready().get('version')} again ({rollback_s * 1000:.0f} ms)")
+        metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+        reloads = [line for line in metrics.splitlines() if line.startswith("voiceflow_model_reloads_total{")]
+        for line in reloads:
+            console.print(f"  [dim]{line}[/dim]")
+
+        step(7, total, "Stop the server (SIGTERM: drain sessions, exit)")
+    console.print("server stopped")
+
+    report(
+        artifacts=artifacts,
+        registry=registry,
+        versions=(version_a, version_b),
+        load=load,
+        streamed=streamed,
+        wall_s=time.perf_counter() - t0,
+        timings=timings,
+    )
+    if load.failures:
+        console.print(f"[red]{load.failures} requests failed during the reload: {load.errors[:3]}[/red]")
+        return 1
+    return 0
