@@ -19,7 +19,7 @@ import orjson
 
 from voiceflow_inference.benchmarks.audio import window_batch
 from voiceflow_inference.benchmarks.stats import Summary, summarize
-from voiceflow_inference.inference import InferenceEngine
+from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 Call = Callable[[], bool]
 
