@@ -160,7 +160,7 @@ def _cmd_pull(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_hot_reload(settings: Settings, args: argparse.Namespace) -> int:
-    from voiceflow_inference.model_loader import WatchSidecar, install_into_watch_dir
+    from voiceflow_inference.lifecycle.watch_files import WatchSidecar, install_into_watch_dir
 
     if settings.watch_dir is None:
         raise ConfigError("config key 'watch_dir' (VOICEFLOW_WATCH_DIR or --watch-dir): required for hot-reload")

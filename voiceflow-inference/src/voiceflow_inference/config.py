@@ -54,7 +54,7 @@ class Limits(_Section):
 
 
 class BatchingSettings(_Section):
-    """Dynamic micro-batching of concurrent requests inside the engine (voiceflow_inference.batching); off by default.
+    """Dynamic micro-batching of concurrent requests inside the engine (runtime.micro_batcher); off by default.
 
     With ``max_delay_ms = 0`` a lone request never waits: batches form only from requests that queued while the
     cores were busy, so latency at low load is unchanged.

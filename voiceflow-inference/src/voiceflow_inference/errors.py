@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from voiceflow_inference.inference import InputError
-from voiceflow_inference.model_manager import ModelNotReadyError, ReloadError, VersionNotLoadedError
+from voiceflow_inference.lifecycle.errors import ModelNotReadyError, ReloadError, VersionNotLoadedError
+from voiceflow_inference.runtime.audio_input import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,10 @@ import pytest
 
 from voiceflow_contract.registry import ModelRegistry
 from voiceflow_inference.config import load_settings
+from voiceflow_inference.lifecycle.errors import ReloadError
+from voiceflow_inference.lifecycle.manager import ModelManager
+from voiceflow_inference.lifecycle.traffic_policy import sticky_unit
 from voiceflow_inference.metrics import ServiceMetrics
-from voiceflow_inference.model_manager import ModelManager, ReloadError, sticky_unit
 
 NAME = "fast-cnn"
 

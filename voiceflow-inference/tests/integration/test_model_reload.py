@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from voiceflow_inference.cli import main as cli_main
-from voiceflow_inference.model_manager import sticky_unit
+from voiceflow_inference.lifecycle.traffic_policy import sticky_unit
 
 TOKEN = "test-admin-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

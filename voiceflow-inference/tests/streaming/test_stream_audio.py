@@ -14,7 +14,7 @@ from ws_helpers import conversation, der
 
 from voiceflow_contract.diarization import parse_rttm
 from voiceflow_inference.config import Settings
-from voiceflow_inference.model_loader import LoadedModel, load_model
+from voiceflow_inference.lifecycle.loader import LoadedModel, load_model
 from voiceflow_inference.streaming.audio import AudioFormatError, Encoding, FrameDecoder, StreamResampler
 from voiceflow_inference.streaming.messages import StartMessage
 from voiceflow_inference.streaming.session import DiarizationSession, SessionOptions

@@ -6,7 +6,7 @@ import platform
 
 import numpy as np
 
-from voiceflow_inference.memory import release_memory
+from voiceflow_inference.runtime.malloc_trim import release_memory
 
 
 def test_release_memory_runs_on_glibc_and_never_raises() -> None:

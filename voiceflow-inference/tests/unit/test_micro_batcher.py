@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceflow_inference.batching import MicroBatcher
 from voiceflow_inference.config import BatchingSettings, ConfigError, load_settings
-from voiceflow_inference.inference import InferenceEngine, InputError
+from voiceflow_inference.runtime.audio_input import InputError
+from voiceflow_inference.runtime.micro_batcher import MicroBatcher
+from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import numpy as np
 
 from voiceflow_bench.serving.audio import window_batch
 from voiceflow_bench.serving.stats import Summary, summarize
-from voiceflow_inference.inference import InferenceEngine
+from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 
 def bare_latency(path: str | Path, *, threads: int = 1, runs: int = 300, warmup: int = 20) -> Summary:

@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 from voiceflow_bench.serving.audio import window_batch
 from voiceflow_bench.serving.stats import Summary, summarize
 from voiceflow_contract.spec import SAMPLE_RATE
-from voiceflow_inference.inference import InferenceEngine
+from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 Call = Callable[[], bool]
 

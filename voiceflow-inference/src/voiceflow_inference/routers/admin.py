@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voiceflow_inference.bodies import parse_json_body, request_body_doc
+from voiceflow_inference.dependencies import get_model_manager
 from voiceflow_inference.errors import ServiceError, responses
-from voiceflow_inference.model_manager import ModelManager, get_model_manager
+from voiceflow_inference.lifecycle.manager import ModelManager
 from voiceflow_inference.routers.health import ReadyResponse
 
 logger = logging.getLogger(__name__)

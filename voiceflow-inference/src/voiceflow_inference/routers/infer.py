@@ -12,11 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from voiceflow_contract.spec import WINDOW_SAMPLES
 from voiceflow_inference.bodies import OFFLOAD_BYTES, check_json_budget, float_rows, inline_schema
+from voiceflow_inference.dependencies import get_model_manager
 from voiceflow_inference.errors import ServiceError, responses
-from voiceflow_inference.inference import WINDOW_SAMPLES, InputError, check_audio
-from voiceflow_inference.model_manager import ModelManager, get_model_manager
-from voiceflow_inference.serving import infer_batch
+from voiceflow_inference.lifecycle.manager import ModelManager
+from voiceflow_inference.runtime.audio_input import InputError, check_audio
+from voiceflow_inference.runtime.run_batch import infer_batch
 
 router = APIRouter(tags=["inference"])
 

@@ -13,13 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from voiceflow_contract.spec import WINDOW_SAMPLES
 from voiceflow_inference import __version__
 from voiceflow_inference.bodies import OFFLOAD_BYTES, check_json_budget, float_values, inline_schema
+from voiceflow_inference.dependencies import get_model_manager
 from voiceflow_inference.errors import ServiceError, responses
-from voiceflow_inference.inference import WINDOW_SAMPLES
-from voiceflow_inference.model_loader import LoadedModel
-from voiceflow_inference.model_manager import ModelManager, get_model_manager
-from voiceflow_inference.serving import infer_batch
+from voiceflow_inference.lifecycle.loader import LoadedModel
+from voiceflow_inference.lifecycle.manager import ModelManager
+from voiceflow_inference.runtime.run_batch import infer_batch
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
 

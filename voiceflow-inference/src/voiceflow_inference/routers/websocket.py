@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
-from voiceflow_inference.inference import InputError
-from voiceflow_inference.model_manager import ModelManager, ModelNotReadyError
+from voiceflow_inference.lifecycle.errors import ModelNotReadyError
+from voiceflow_inference.lifecycle.manager import ModelManager
+from voiceflow_inference.runtime.audio_input import InputError
 from voiceflow_inference.sessions import SessionRejected, SessionTracker
 from voiceflow_inference.streaming.audio import TARGET_SAMPLE_RATE, AudioFormatError
 from voiceflow_inference.streaming.messages import (

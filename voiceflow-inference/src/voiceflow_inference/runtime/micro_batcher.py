@@ -1,4 +1,5 @@
-"""Dynamic micro-batching for the engine: concurrent callers' windows run through ONNX Runtime as one batch.
+"""Dynamic micro-batching for the engine (``onnx_model.InferenceEngine``): concurrent callers' windows run through
+ONNX Runtime as one batch.
 
 Every endpoint (REST, OIP, WebSocket) calls ``InferenceEngine.run`` from a worker thread; with batching enabled that
 call lands here. Callers queue their (already validated) arrays; up to ``max_concurrent`` of them at a time become
@@ -37,7 +38,7 @@ class _Item:
 
 
 class MicroBatcher:
-    """Thread-safe batcher in front of ``run_batch(float32[B, 48000]) -> {output: array[B, ...]}``.
+    """Thread-safe batcher in front of ``run_batch(float32[B, WINDOW_SAMPLES]) -> {output: array[B, ...]}``.
 
     Args:
         run_batch: runs one concatenated batch (the raw ONNX Runtime call).
@@ -62,7 +63,7 @@ class MicroBatcher:
         self.windows = 0
 
     def run(self, audio: np.ndarray) -> Outputs:
-        """Run ``audio`` [B, 48000] (validated float32) as part of a batch; returns its own outputs.
+        """Run ``audio`` [B, WINDOW_SAMPLES] (validated float32) as part of a batch; returns its own outputs.
 
         Raises whatever the batched run raised (every caller of a failed batch gets the error)."""
         item = _Item(audio)

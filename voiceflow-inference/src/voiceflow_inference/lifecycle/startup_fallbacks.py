@@ -1,0 +1,85 @@
+"""The start-up chain when the registry cannot serve the configured model: the registry client's offline cache,
+then our verified-cache index (newest first), then the watch-dir file. Every copy is re-checked (sha256, contract)
+before it serves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from voiceflow_contract.errors import RegistryError
+from voiceflow_inference.config import Settings
+from voiceflow_inference.lifecycle.errors import ModelRejectedError, ReloadError
+from voiceflow_inference.lifecycle.loader import LoadedModel
+from voiceflow_inference.lifecycle.model_sources import ModelSources
+from voiceflow_inference.lifecycle.verified_cache import CacheIndex
+from voiceflow_inference.lifecycle.watch_files import watch_target
+
+logger = logging.getLogger(__name__)
+
+
+class StartupFallbacks:
+    """Finds something verified to serve after the registry load failed at start."""
+
+    def __init__(self, settings: Settings, sources: ModelSources, cache: CacheIndex) -> None:
+        self.settings = settings
+        self.name = settings.model_name
+        self.sources = sources
+        self.cache = cache
+
+    async def run(
+        self,
+        *,
+        startup_error: str,
+        install: Callable[[LoadedModel], Awaitable[None]],
+        load_watched: Callable[[Path], Awaitable[LoadedModel]],
+    ) -> str:
+        """Try each fallback in order; ``install`` activates a cached copy, ``load_watched`` reloads the watch-dir
+        file (raising ReloadError when refused). Returns the degraded reason to report (what serves, or not ready).
+        """
+        model = await self._from_registry_cache()
+        if model is None:
+            model = await self._from_cache_index()
+        if model is not None:
+            await install(model)
+            reason = self._reason(startup_error, f"verified cached copy {model.version}", model)
+            logger.warning("%s", reason)
+            return reason
+        target = watch_target(self.settings)
+        if target is not None and target.is_file():
+            try:
+                watched = await load_watched(target)
+                return self._reason(startup_error, "the watch-dir model", watched)
+            except ReloadError as exc:
+                logger.error("watch-dir model unusable at start: %s", exc)
+        reason = f"could not load from the registry at start ({startup_error}) and no verified cached copy: not ready"
+        logger.error("%s", reason)
+        return reason
+
+    async def _from_registry_cache(self) -> LoadedModel | None:
+        try:
+            return await self.sources.from_registry_cache()
+        except (RegistryError, ModelRejectedError, OSError, ValueError) as exc:
+            logger.warning("no usable registry-cache copy of %s: %s", self.name, exc)
+            return None
+
+    async def _from_cache_index(self) -> LoadedModel | None:
+        for entry in self.cache.entries():
+            try:
+                return await self.sources.from_cache_entry(entry)
+            except (ModelRejectedError, ValidationError) as exc:
+                logger.warning("cached %s %s unusable: %s", self.name, entry.version, exc)
+        return None
+
+    @staticmethod
+    def _reason(startup_error: str, what: str, model: LoadedModel) -> str:
+        return (
+            f"registry unavailable or refused at start ({startup_error}); serving {what} "
+            f"(version {model.version}, sha256 {model.sha256[:12]})"
+        )
+
+
+__all__ = ["StartupFallbacks"]
