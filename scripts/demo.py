@@ -185,8 +185,8 @@ def serve(registry: str, artifacts: Path) -> Iterator[Server]:
 def stream_conversation(server: Server, seed: int, duration_s: float) -> dict[str, Any]:
     """Stream a held-out two-speaker conversation at 16 kHz (the server resamples) and score the result."""
     from voiceflow_contract.diarization import Segment
-    from voiceflow_models.data.synthetic_eval import make_test_conversations
-    from voiceflow_models.training.metrics import score_diarization
+    from voiceflow_models.evaluation.held_out import make_test_conversations
+    from voiceflow_models.evaluation.metrics import score_diarization
 
     conversation = make_test_conversations(1, seed=seed, duration_s=duration_s, sample_rate=16000)[0]
     pcm = (np.clip(conversation.audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from voiceflow_models.benchmarks.latency import benchmark_onnx, host_info
+from voiceflow_models.benchmarks.latency import host_info
+from voiceflow_models.evaluation.timing import benchmark_onnx
 
 # Providers that run no local kernels: benchmarking them would time the CPU fallback under another name.
 NOT_COMPUTE = {"AzureExecutionProvider": "remote-endpoint shim, no local kernels"}

@@ -139,7 +139,7 @@ def publish_for_serving(model_path: Path, registry_root: Path, version: str = "1
     from voiceflow_contract.errors import ContractError
     from voiceflow_contract.schemas import Accuracy, Architecture, DevicePerformance, Lineage, Training
     from voiceflow_contract.testing import contract_metadata, publish_model_file
-    from voiceflow_models.scripts.publish_model import model_file_facts
+    from voiceflow_models.release.publish import model_file_facts
 
     facts = model_file_facts(model_path)
     metadata = contract_metadata(
