@@ -1,8 +1,8 @@
 """The accuracy document of a model: DER at collar 0 and 0.25 s, precision and recall on held-out two-speaker
 conversations, beside the baselines (voiceflow_models.evaluation.baselines).
 
-* the ONNX model ("model"): the output and clustering threshold of its calibration (voiceflow_models.evaluation.
-  calibration: chosen on validation-voice conversations, never the test set; the same values go into metadata.json's
+* the ONNX model ("model"): the output and clustering threshold of its calibration (evaluation.calibration: chosen
+  on validation-voice conversations, never the test set; the same values go into metadata.json's
   `diarization` block, which the server clusters with); the model's other output is scored too as "model:<output>";
 * baseline "one-speaker" and baseline "mfcc-stats".
 """
