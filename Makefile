@@ -109,7 +109,7 @@ benchmark: $(STAMP) ## latency and accuracy (DER vs baselines) tables
 		--output $(MODEL_DIR)/accuracy.json
 
 publish: $(STAMP) $(CKPT) ## the whole pipeline (trains first if no checkpoint): export ... bump, publish to REGISTRY
-	$(PY) -m voiceflow_models.pipeline --checkpoint $(CKPT) --artifacts $(MODEL_DIR) --registry $(REGISTRY)
+	$(PY) -m voiceflow_models.release.pipeline --checkpoint $(CKPT) --artifacts $(MODEL_DIR) --registry $(REGISTRY)
 
 # ---------------------------------------------------------------- the backend team's workflow
 LOAD_ARGS ?= -u 10 -r 5 -t 30s

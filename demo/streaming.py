@@ -14,8 +14,8 @@ from demo.server import Server
 from demo.settings import STREAM_SAMPLE_RATE
 from demo.terminal import console, show_timeline
 from voiceflow_contract.diarization import Segment
-from voiceflow_models.data.synthetic_eval import make_test_conversations
-from voiceflow_models.training.metrics import score_diarization
+from voiceflow_models.evaluation.held_out import make_test_conversations
+from voiceflow_models.evaluation.metrics import score_diarization
 
 
 def stream_conversation(server: Server, seed: int, duration_s: float) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from e2e_support import LiveServer, TrainedModel, publish
 from websockets.sync.client import connect
 
 from voiceflow_contract.diarization import Segment
-from voiceflow_models.data.synthetic_eval import make_test_conversations
-from voiceflow_models.training.metrics import score_diarization
+from voiceflow_models.evaluation.held_out import make_test_conversations
+from voiceflow_models.evaluation.metrics import score_diarization
 
 # The session's briefly trained model scores ~8% offline; the one-speaker baseline is ~33-40%.
 MAX_DER_COLLAR_025 = 0.25

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
+
+from voiceflow_models.benchmarks.latency import build_report
+from voiceflow_models.evaluation.accuracy_report import evaluate
+from voiceflow_models.evaluation.held_out import held_out_conversations, validation_conversations
+from voiceflow_models.evaluation.timing import benchmark_onnx
+from voiceflow_models.export.to_onnx import export_onnx
+from voiceflow_models.models.fast_cnn import FastCNN
+from voiceflow_models.models.lit_module import CHECKPOINT_KEY
+from voiceflow_models.release.publish import main as publish_main
 
 
 class TinyDiarizer(nn.Module):
@@ -56,16 +67,12 @@ def tiny_network() -> TinyDiarizer:
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory, tiny_network):
     """One exported tiny model shared by the tests that only read it."""
-    from voiceflow_models.export.to_onnx import export_onnx
-
     path = tmp_path_factory.mktemp("export") / "model.onnx"
     return export_onnx(tiny_network, path)
 
 
 def make_fast(seed: int = 0, channels: tuple[int, ...] = (16, 16)):
     """A small real FastCNN (the production class, narrow): same class, other widths -> another layer signature."""
-    from voiceflow_models.models.fast_cnn import FastCNN
-
     torch.manual_seed(seed)
     n = len(channels)
     return FastCNN(
@@ -80,8 +87,6 @@ def make_fast(seed: int = 0, channels: tuple[int, ...] = (16, 16)):
 
 def write_checkpoint(net, path, **run_info):
     """A checkpoint in DiarizationLitModule's format (state_dict under 'net.' + the voiceflow entry)."""
-    from voiceflow_models.models.lit_module import CHECKPOINT_KEY
-
     cls = type(net)
     torch.save(
         {
@@ -104,24 +109,18 @@ def write_checkpoint(net, path, **run_info):
 @pytest.fixture(scope="session")
 def fast_onnx(tmp_path_factory):
     """Small FastCNN exported once (seed 0)."""
-    from voiceflow_models.export.to_onnx import export_onnx
-
     return export_onnx(make_fast(0), tmp_path_factory.mktemp("fast") / "model.onnx")
 
 
 @pytest.fixture(scope="session")
 def heldout_conversations():
     """Two short two-speaker conversations of unseen synthetic voices."""
-    from voiceflow_models.benchmarks.audio_source import held_out_conversations
-
     return held_out_conversations(2, duration_s=15.0, seed=99)
 
 
 @pytest.fixture(scope="session")
 def fit_conversations():
     """One short validation-voice conversation (fits the MFCC baseline's standardisation)."""
-    from voiceflow_models.benchmarks.audio_source import validation_conversations
-
     return validation_conversations(1, duration_s=10.0, seed=5)
 
 
@@ -147,17 +146,13 @@ def registry_url(tmp_path):
 
 @pytest.fixture(scope="session")
 def release_inputs(tmp_path_factory, fast_onnx, heldout_conversations):
-    """Benchmark and accuracy JSON, a Hydra run dir and a checkpoint: everything publish_model.py reads."""
-    import json
-
-    from voiceflow_models.benchmarks import accuracy, latency
-
+    """Benchmark and accuracy JSON, a Hydra run dir and a checkpoint: everything release.publish reads."""
     root = tmp_path_factory.mktemp("release")
-    results = latency.benchmark_onnx(fast_onnx.path, threads=(1,), runs=10, warmup=2)
+    results = benchmark_onnx(fast_onnx.path, threads=(1,), runs=10, warmup=2)
     bench = root / "benchmark_results.json"
-    bench.write_text(json.dumps(latency.build_report(fast_onnx.path, results, runs=10, warmup=2)))
+    bench.write_text(json.dumps(build_report(fast_onnx.path, results, runs=10, warmup=2)))
     acc = root / "accuracy.json"
-    doc = accuracy.evaluate(fast_onnx.path, heldout_conversations[:1], baselines=False)
+    doc = evaluate(fast_onnx.path, heldout_conversations[:1], baselines=False)
     acc.write_text(json.dumps(doc))
     run_dir = root / "run"
     (run_dir / ".hydra").mkdir(parents=True)
@@ -173,8 +168,7 @@ def release_inputs(tmp_path_factory, fast_onnx, heldout_conversations):
 
 @pytest.fixture
 def publish(release_inputs, registry_url):
-    """Publish a model file with publish_model.py's CLI (--auto unless a version is given); returns the exit code."""
-    from voiceflow_models.scripts import publish_model
+    """Publish a model file with voiceflow-publish's CLI (--auto unless a version is given); returns the exit code."""
 
     def run(model_path, *extra):
         args = [
@@ -190,6 +184,6 @@ def publish(release_inputs, registry_url):
             str(release_inputs["run_dir"]),
         ]
         # No latency budget here: ~8 people share this 2-core box, so p99 in a test says nothing about the model.
-        return publish_model.main([*args, "--no-latency-check", *(extra or ("--auto",))])
+        return publish_main([*args, "--no-latency-check", *(extra or ("--auto",))])
 
     return run

@@ -20,7 +20,7 @@ from voiceflow_models.data.corpora import (
 )
 from voiceflow_models.data.datamodule import DiarizationDataModule
 from voiceflow_models.data.synthesis import make_voice, synthesize_speech
-from voiceflow_models.data.synthetic_eval import make_test_conversations
+from voiceflow_models.evaluation.held_out import make_test_conversations
 
 SR_IN = 16000
 

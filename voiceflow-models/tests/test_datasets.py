@@ -11,6 +11,7 @@ from voiceflow_models.data.sources import SyntheticVoicePool
 from voiceflow_models.data.splits import SPLIT_OFFSETS
 from voiceflow_models.data.synthesis import make_voices
 from voiceflow_models.data.windows import ConversationDataset, EpochSampler, SpeakerWindowDataset
+from voiceflow_models.evaluation.held_out import make_test_conversations
 
 TINY = dict(
     num_train_voices=3,
@@ -129,8 +130,6 @@ def test_conversation_dataset_lazy_cache():
     calls = []
 
     def factory():
-        from voiceflow_models.data.synthetic_eval import make_test_conversations
-
         calls.append(1)
         return make_test_conversations(1, duration_s=3.0)[0]
 

@@ -15,7 +15,7 @@ from voiceflow_contract.diarization import to_rttm
 from voiceflow_models.data.corpora import RttmCorpus, find_utterances
 from voiceflow_models.data.download_datasets import DatasetError, main, safe_extract
 from voiceflow_models.data.synthesis import make_voice, synthesize_speech
-from voiceflow_models.data.synthetic_eval import make_test_conversations
+from voiceflow_models.evaluation.held_out import make_test_conversations
 
 SR = 16000
 

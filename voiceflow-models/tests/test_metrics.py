@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voiceflow_contract.diarization import Segment
-from voiceflow_models.training.metrics import (
+from voiceflow_models.evaluation.metrics import (
     PYANNOTE_COLLAR_025,
     aggregate_scores,
     score_diarization,

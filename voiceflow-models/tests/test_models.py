@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -154,17 +153,8 @@ def test_fast_cnn_exports_with_dynamo_and_matches_torch(fast_cnn, tmp_path):
         np.testing.assert_allclose(probs, ref_probs.numpy(), atol=1e-5)
         np.testing.assert_allclose(emb, ref_emb.numpy(), atol=1e-3, rtol=1e-3)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    # Latency sanity on one ORT thread (the real p50/p99 benchmark lives in benchmarks/latency.py): the median must sit
-    # well inside the contract's cpu-realtime budget (10 ms) even on this shared 2-core machine.
-    audio = np.random.default_rng(0).standard_normal((1, 48000)).astype(np.float32) * 0.1
-    for _ in range(10):
-        session.run(None, {"audio": audio})
-    times = []
-    for _ in range(50):
-        start = time.perf_counter()
-        session.run(None, {"audio": audio})
-        times.append((time.perf_counter() - start) * 1e3)
-    assert float(np.median(times)) < 10.0, times
+    # No timing assertion here (tests never depend on machine speed): latency is measured by voiceflow-benchmark and
+    # checked against the profile's budget by the contract validator.
 
 
 def test_sophisticated_tiny_exports_with_dynamo(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
+from voiceflow_models.evaluation.held_out import calibration_windows
 from voiceflow_models.export import optimize
 from voiceflow_models.export.parity import compare, ort_runner
 from voiceflow_models.export.to_onnx import read_onnx_metadata
@@ -33,8 +34,6 @@ def test_level_all_is_refused_because_it_is_cpu_specific(fast_onnx, tmp_path):
 
 
 def test_int8_trial_is_decided_and_reported(fast_onnx, tmp_path, heldout_conversations):
-    from voiceflow_models.benchmarks.audio_source import calibration_windows
-
     windows = calibration_windows(16, conversations=heldout_conversations)
     out = tmp_path / "q.onnx"
     result = optimize.optimize_model(fast_onnx.path, out, quantize=True, calibration=windows, agreement_min=0.9)
@@ -51,8 +50,6 @@ def test_int8_trial_is_decided_and_reported(fast_onnx, tmp_path, heldout_convers
 
 
 def test_fixed_front_end_stays_fp32(fast_onnx):
-    import onnx
-
     graph = onnx.load(str(fast_onnx.path)).graph
     fixed = optimize.fixed_weight_nodes(fast_onnx.path)
     weights = {n.name: n.input[1] for n in graph.node if n.name in fixed}
@@ -60,8 +57,6 @@ def test_fixed_front_end_stays_fp32(fast_onnx):
 
 
 def test_int8_is_rejected_when_accuracy_does_not_hold(fast_onnx, tmp_path, heldout_conversations):
-    from voiceflow_models.benchmarks.audio_source import calibration_windows
-
     windows = calibration_windows(8, conversations=heldout_conversations)
     fp32 = tmp_path / "fp32.onnx"
     optimize.graph_optimize(fast_onnx.path, fp32)

@@ -13,8 +13,8 @@ from voiceflow_contract.hashing import sha256_file
 from voiceflow_contract.registry import ModelRegistry
 from voiceflow_contract.schemas import ModelMetadata, ValidationReport
 from voiceflow_models.export.optimize import optimize_model
-from voiceflow_models.pipeline import PipelineError, run_pipeline
-from voiceflow_models.scripts import publish_model
+from voiceflow_models.release import publish as publish_cli
+from voiceflow_models.release.pipeline import PipelineError, run_pipeline
 
 FOUR_FILES = {"model.onnx", "metadata.json", "validation_report.json", "checksum.sha256"}
 
@@ -75,7 +75,7 @@ def test_publish_refuses_a_model_that_fails_the_contract(tmp_path, registry_url,
 
 def test_publish_needs_a_benchmark_and_measures_a_missing_accuracy(fast_onnx, registry_url, release_inputs, capsys):
     base = ["--model", str(fast_onnx.path), "--registry", registry_url, "--auto", "--no-latency-check"]
-    assert publish_model.main(base) == 1
+    assert publish_cli.main(base) == 1
     assert "--benchmark" in " ".join(capsys.readouterr().err.split())
     assert not (_root(registry_url) / "fast-cnn").exists()
     # The seed's command has no accuracy JSON: DER is then measured on held-out conversations before publishing.
@@ -87,11 +87,11 @@ def test_publish_needs_a_benchmark_and_measures_a_missing_accuracy(fast_onnx, re
         "--accuracy-duration",
         "6",
     ]
-    assert publish_model.main([*base, *extra]) == 0
+    assert publish_cli.main([*base, *extra]) == 0
     meta = ModelMetadata.read(_root(registry_url) / "fast-cnn" / "v1.0.0" / "metadata.json")
     assert 0.0 <= meta.accuracy.der_test_set <= 2.0
     with pytest.raises(SystemExit):
-        publish_model.main(["--model", str(fast_onnx.path)])  # neither --version nor --auto
+        publish_cli.main(["--model", str(fast_onnx.path)])  # neither --version nor --auto
 
 
 def test_pipeline_publishes_then_patches(tiny_network, tmp_path, registry_url):

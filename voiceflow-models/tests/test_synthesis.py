@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from voiceflow_contract.diarization import parse_rttm
+from voiceflow_models.data.split_conversations import distinct, pick_conversation_voices
 from voiceflow_models.data.splits import VoiceSplits
 from voiceflow_models.data.synthesis import make_conversation, make_voice, merge_segments, synthesize_speech
-from voiceflow_models.data.synthetic_eval import make_test_conversations
+from voiceflow_models.evaluation.held_out import make_test_conversations
 
 SR = 48000
 
@@ -137,8 +138,6 @@ def test_generation_speed_and_sample_rate():
 
 
 def test_conversation_partners_are_distinct_voices():
-    from voiceflow_models.data.synthetic_eval import distinct, pick_conversation_voices
-
     ids = VoiceSplits(2, 16, 16).test_ids
     for index in range(8):
         voices = pick_conversation_voices(index, ids, 2, voice_seed=0)

@@ -6,7 +6,7 @@ import pytest
 
 from voiceflow_contract.semver import Bump, Version
 from voiceflow_models.export.to_onnx import export_onnx
-from voiceflow_models.scripts import version_bump
+from voiceflow_models.release import version_bump
 
 
 def test_no_published_version_gives_1_0_0(fast_onnx, registry_url):

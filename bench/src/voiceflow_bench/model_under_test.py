@@ -14,7 +14,7 @@ from voiceflow_contract.schemas import Accuracy, Architecture, DevicePerformance
 from voiceflow_contract.testing import contract_metadata, publish_model_file
 from voiceflow_models.export.to_onnx import export_onnx
 from voiceflow_models.models.fast_cnn import FastCNN
-from voiceflow_models.scripts.publish_model import model_file_facts
+from voiceflow_models.release.publish import model_file_facts
 
 
 def export_fast_cnn(out: Path, seed: int = 0) -> tuple[Path, torch.nn.Module]:

@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from voiceflow_models.benchmarks.latency import benchmark_onnx, host_info
+from voiceflow_contract.runtime import available_providers
+from voiceflow_models.benchmarks.latency import host_info
+from voiceflow_models.evaluation.timing import benchmark_onnx
 
 # Providers that run no local kernels: benchmarking them would time the CPU fallback under another name.
 NOT_COMPUTE = {"AzureExecutionProvider": "remote-endpoint shim, no local kernels"}
@@ -30,7 +31,7 @@ def provider_matrix(
 ) -> list[dict[str, Any]]:
     """One row per available provider: p50/p99/throughput at batch 1, or why it was skipped or failed."""
     rows: list[dict[str, Any]] = []
-    for provider in ort.get_available_providers():
+    for provider in available_providers():
         if provider in NOT_COMPUTE:
             rows.append({"provider": provider, "status": "skipped", "reason": NOT_COMPUTE[provider]})
             continue

@@ -1,5 +1,5 @@
-"""Model-side rows of the benchmark suite: bare ONNX Runtime vs PyTorch eager at batch 1 (reusing latency.py), and
-fast-cnn training throughput on CPU."""
+"""Model-side rows of the benchmark suite: bare ONNX Runtime vs PyTorch eager at batch 1 (timed with
+voiceflow_models.evaluation.timing), and fast-cnn training throughput on CPU."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from voiceflow_models.benchmarks import latency
+from voiceflow_contract.spec import WINDOW_SAMPLES
+from voiceflow_models.evaluation.timing import LatencyResult, benchmark_onnx, benchmark_torch
 
 #: The seed's published fast-cnn CPU figures (containerized-model-workflow.md).
 SEED_P50_MS = 3.36
@@ -29,11 +30,11 @@ def model_latency(
     runs: int = 300,
     warmup: int = 30,
     progress: Progress | None = None,
-) -> list[latency.LatencyResult]:
+) -> list[LatencyResult]:
     """ORT (and, when the network is known, PyTorch eager) p50/p99 at batch 1 for each thread count."""
-    results = latency.benchmark_onnx(model_path, threads=threads, runs=runs, warmup=warmup, progress=progress)
+    results = benchmark_onnx(model_path, threads=threads, runs=runs, warmup=warmup, progress=progress)
     if network is not None:
-        results += latency.benchmark_torch(
+        results += benchmark_torch(
             network, threads=threads, runs=max(10, runs // 2), warmup=min(warmup, 10), progress=progress
         )
     return results
@@ -60,7 +61,7 @@ def training_throughput(
     augmentation: this is the model's compute ceiling, not the data pipeline's)."""
     generator = torch.Generator().manual_seed(seed)
     num_speakers = int(getattr(network, "num_speakers", 2))
-    audio = torch.randn(batch_size, latency.WINDOW_SAMPLES, generator=generator) * 0.1
+    audio = torch.randn(batch_size, WINDOW_SAMPLES, generator=generator) * 0.1
     labels = torch.randint(0, num_speakers, (batch_size,), generator=generator)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3)
     network.train()

@@ -23,6 +23,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
+from voiceflow_models.benchmarks.latency import host_info
+from voiceflow_models.evaluation.accuracy_report import evaluate
+from voiceflow_models.evaluation.baselines import evaluate_oracle
+from voiceflow_models.evaluation.calibration import calibrate
+from voiceflow_models.evaluation.held_out import held_out_conversations, validation_conversations
+from voiceflow_models.evaluation.scoring import DiarizationSettings
+from voiceflow_models.evaluation.timing import benchmark_onnx, benchmark_torch
+from voiceflow_models.export.optimize import optimize_model
+from voiceflow_models.export.to_onnx import export_onnx
+from voiceflow_models.models.lit_module import load_network
+
 P99_TARGET_MS = 4.48
 DER_TARGET = 0.10
 
@@ -37,30 +48,22 @@ def measure(
     console: Console,
 ) -> dict[str, Any]:
     """Every number of the table, as a dict (also written as JSON)."""
-    from voiceflow_models.benchmarks import accuracy, latency
-    from voiceflow_models.benchmarks.audio_source import held_out_conversations, validation_conversations
-    from voiceflow_models.export.optimize import optimize_model
-    from voiceflow_models.export.to_onnx import export_onnx
-    from voiceflow_models.models.lit_module import load_network
-
     network = load_network(checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         with console.status("exporting and optimising"):
             exported = export_onnx(network, Path(tmp) / "model.onnx")
             optimised = optimize_model(exported.path, Path(tmp) / "model_optimized.onnx").output
         with Progress(console=console, transient=True) as progress:
-            ort_results = latency.benchmark_onnx(optimised, threads=(1, 2), runs=runs, warmup=50, progress=progress)
-            torch_results = latency.benchmark_torch(
-                network, threads=(1, 2), runs=max(100, runs // 5), progress=progress
-            )
+            ort_results = benchmark_onnx(optimised, threads=(1, 2), runs=runs, warmup=50, progress=progress)
+            torch_results = benchmark_torch(network, threads=(1, 2), runs=max(100, runs // 5), progress=progress)
         with console.status(f"synthesising {conversations} held-out + 2 validation conversations"):
             convs = held_out_conversations(conversations, duration_s)
             val = validation_conversations(2, duration_s)
-        settings = accuracy.DiarizationSettings(threshold=threshold)
+        settings = DiarizationSettings(threshold=threshold)
         with console.status("calibrating the clustering on validation voices"):
-            calibration = accuracy.calibrate(optimised, val, settings) if threshold is None else None
+            calibration = calibrate(optimised, val, settings) if threshold is None else None
         with Progress(console=console, transient=True) as progress:
-            acc = accuracy.evaluate(
+            acc = evaluate(
                 optimised,
                 convs,
                 settings,
@@ -69,7 +72,7 @@ def measure(
                 calibration_conversations=val if calibration is not None else None,
                 progress=progress,
             )
-        acc["oracle_segmentation_floor"] = accuracy.evaluate_oracle(convs, replace(settings, threshold=None))
+        acc["oracle_segmentation_floor"] = evaluate_oracle(convs, replace(settings, threshold=None))
         size = optimised.stat().st_size
     return {
         "params": exported.architecture.params,
@@ -77,7 +80,7 @@ def measure(
         "parity_max_abs_diff": exported.parity.max_abs_diff if exported.parity else None,
         "latency": [r.__dict__ for r in ort_results + torch_results],
         "accuracy": acc,
-        "host": latency.host_info(),
+        "host": host_info(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

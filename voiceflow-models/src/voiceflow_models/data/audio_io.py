@@ -9,7 +9,9 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-TARGET_SAMPLE_RATE = 48000
+from voiceflow_contract.spec import SAMPLE_RATE
+
+TARGET_SAMPLE_RATE = SAMPLE_RATE
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLE_RATE) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any
 import pytorch_lightning as L
 from torch.utils.data import DataLoader
 
+from voiceflow_contract.spec import SAMPLE_RATE, WINDOW_SAMPLES
 from voiceflow_models.data.corpora.librispeech import (
     LibriSpeechSpeakerSource,
     find_utterances,
@@ -32,9 +33,9 @@ from voiceflow_models.data.corpora.librispeech import fingerprint as librispeech
 from voiceflow_models.data.corpora.rttm_corpus import CorpusSpeakerSource, RttmCorpus
 from voiceflow_models.data.records import Conversation
 from voiceflow_models.data.sources import SpeakerSource, SyntheticVoicePool
+from voiceflow_models.data.split_conversations import conversation_voice_ids, make_split_conversation
 from voiceflow_models.data.splits import VoiceSplits
 from voiceflow_models.data.synthesis.voices import GENERATOR_VERSION, make_voices
-from voiceflow_models.data.synthetic_eval import conversation_voice_ids, make_split_conversation
 from voiceflow_models.data.windows import Augment, ConversationDataset, EpochSampler, SpeakerWindowDataset, first_item
 
 SOURCES = ("synthetic", "rttm", "librispeech")
@@ -52,7 +53,7 @@ class DiarizationDataModule(L.LightningDataModule):
         windows_per_epoch / val_windows / test_windows: windows per epoch of each split.
         batch_size, num_workers, pin_memory, persistent_workers: DataLoader settings.
         seed: seeds every window and conversation.
-        sample_rate / window_samples: 48000 / 48000 by the model contract.
+        sample_rate / window_samples: the model contract's SAMPLE_RATE / WINDOW_SAMPLES.
         voice_seed: the synthetic voice family (voices are drawn from (voice_seed, voice_id)).
         seconds_per_voice: synthetic speech pooled per training voice (windows are random crops of it).
         num_val_conversations / num_test_conversations / conversation_duration_s / speakers_per_conversation,
@@ -78,8 +79,8 @@ class DiarizationDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 0,
-        sample_rate: int = 48000,
-        window_samples: int = 48000,
+        sample_rate: int = SAMPLE_RATE,
+        window_samples: int = WINDOW_SAMPLES,
         voice_seed: int = 0,
         seconds_per_voice: float = 30.0,
         num_val_conversations: int = 4,
@@ -101,8 +102,8 @@ class DiarizationDataModule(L.LightningDataModule):
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"source: must be one of {', '.join(SOURCES)}; got {source!r}")
-        if sample_rate != 48000 and source == "synthetic" and window_samples == 48000:
-            raise ValueError("sample_rate: the model contract is 48000 Hz for 48000-sample windows")
+        if sample_rate != SAMPLE_RATE and source == "synthetic" and window_samples == WINDOW_SAMPLES:
+            raise ValueError(f"sample_rate: the model contract is {SAMPLE_RATE} Hz for {WINDOW_SAMPLES}-sample windows")
         for name, value in (
             ("windows_per_epoch", windows_per_epoch),
             ("val_windows", val_windows),

@@ -11,7 +11,8 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from voiceflow_models.data.synthetic_eval import make_split_conversation
+from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_models.data.split_conversations import make_split_conversation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="conversation seed (default 0)")
     parser.add_argument("--duration", type=float, default=30.0, help="length in seconds (default 30)")
     parser.add_argument("--speakers", type=int, default=2, help="number of speakers (default 2)")
-    parser.add_argument("--sample-rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
+    parser.add_argument(
+        "--sample-rate", type=int, default=SAMPLE_RATE, help=f"output sample rate in Hz (default {SAMPLE_RATE})"
+    )
     parser.add_argument("--noise-snr-db", type=float, default=None, help="add background noise at this SNR")
     parser.add_argument("--count", type=int, default=1, help="write this many conversations (suffix _NNN)")
     return parser

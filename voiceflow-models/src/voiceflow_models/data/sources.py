@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voiceflow_contract.spec import SAMPLE_RATE
 from voiceflow_models.data.synthesis.synthesizer import synthesize_speech
 from voiceflow_models.data.synthesis.voices import Voice
 
@@ -51,7 +52,7 @@ class SyntheticVoicePool:
         voices: Sequence[Voice],
         seconds_per_voice: float = 20.0,
         seed: int = 0,
-        sample_rate: int = 48000,
+        sample_rate: int = SAMPLE_RATE,
         min_speech_fraction: float = 0.6,
     ) -> None:
         if seconds_per_voice < 2.0:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from voiceflow_contract.spec import WINDOW_SAMPLES
 from voiceflow_models.data.records import Conversation
 from voiceflow_models.data.sources import SpeakerSource
 
@@ -27,7 +28,7 @@ class SpeakerWindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         source: SpeakerSource,
         num_windows: int,
         seed: int = 0,
-        window_samples: int = 48000,
+        window_samples: int = WINDOW_SAMPLES,
         augment: Augment | None = None,
     ) -> None:
         if num_windows < 1:

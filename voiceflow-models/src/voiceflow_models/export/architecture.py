@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from voiceflow_contract.spec import SAMPLE_RATE, WINDOW_SAMPLES
+
 # Leaf modules that carry learned weights and count as "layers" in metadata.json (norms and activations do not).
 _WEIGHT_LAYERS = (
     nn.Conv1d,
@@ -68,6 +70,6 @@ def describe(model: nn.Module) -> ArchitectureInfo:
         signature=str(layer_signature()) if callable(layer_signature) else architecture_signature(model),
         num_speakers=int(getattr(model, "num_speakers", 0)),
         embedding_dim=int(getattr(model, "embedding_dim", 0)),
-        sample_rate=int(getattr(model, "sample_rate", 48_000)),
-        window_samples=int(getattr(model, "window_samples", 48_000)),
+        sample_rate=int(getattr(model, "sample_rate", SAMPLE_RATE)),
+        window_samples=int(getattr(model, "window_samples", WINDOW_SAMPLES)),
     )

@@ -25,17 +25,20 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 from rich.console import Console
 
 from voiceflow_contract.errors import VoiceFlowError
+from voiceflow_contract.runtime import CPU_PROVIDER, Optimization, create_session
+from voiceflow_contract.spec import INPUT_NAME, PROBABILITIES_OUTPUT
+from voiceflow_models.evaluation.accuracy_report import der_of_model
+from voiceflow_models.evaluation.held_out import calibration_windows
+from voiceflow_models.evaluation.timing import benchmark_onnx
 from voiceflow_models.export.parity import DEFAULT_TOLERANCE, ParityReport, compare, ort_runner
 
-LEVELS = {
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-}
-PROBS = "speaker_embeddings"
+#: Offline levels a published file may be saved at (the runtime factory's names); never "all", see the docstring.
+LEVELS: dict[str, Optimization] = {"basic": "basic", "extended": "extended"}
 
 
 class OptimizeError(VoiceFlowError):
@@ -104,7 +107,7 @@ def _copy_metadata(source: Path, target: Path) -> None:
 
 def slim_model(input_path: Path, output_path: Path) -> None:
     """onnxslim: constant folding and dead-node removal at the ONNX level (usually a no-op after dynamo export)."""
-    import onnxslim
+    import onnxslim  # about 0.7 s of imports (sympy) for an opt-in step (--slim): loaded only when slimming
 
     slimmed = onnxslim.slim(onnx.load(str(input_path)))
     onnx.save(slimmed, str(output_path))
@@ -114,18 +117,15 @@ def graph_optimize(input_path: Path, output_path: Path, level: str = "extended")
     """Let ONNX Runtime optimise the graph at `level` and save the result (see the module docstring for why not ALL)."""
     if level not in LEVELS:
         raise OptimizeError(f"level: must be one of {sorted(LEVELS)} (ALL is CPU-specific), got {level!r}")
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = LEVELS[level]
-    opts.optimized_model_filepath = str(output_path)
-    ort.InferenceSession(str(input_path), opts, providers=["CPUExecutionProvider"])
+    create_session(input_path, providers=(CPU_PROVIDER,), optimization=LEVELS[level], optimized_model_path=output_path)
     if not output_path.is_file():
         raise OptimizeError(f"onnxruntime did not write the optimised model to {output_path}")
 
 
 class WindowCalibrationReader:
-    """ORT CalibrationDataReader over audio windows [N, 48000], fed in small batches."""
+    """ORT CalibrationDataReader over audio windows [N, WINDOW_SAMPLES], fed in small batches."""
 
-    def __init__(self, windows: np.ndarray, input_name: str = "audio", batch_size: int = 8) -> None:
+    def __init__(self, windows: np.ndarray, input_name: str = INPUT_NAME, batch_size: int = 8) -> None:
         if windows.ndim != 2 or windows.shape[0] == 0:
             raise OptimizeError(f"calibration: need windows [N>0, samples], got shape {windows.shape}")
         self.input_name = input_name
@@ -156,9 +156,6 @@ def fixed_weight_nodes(model_path: Path) -> list[str]:
 
 def quantize_int8(input_path: Path, output_path: Path, windows: np.ndarray) -> None:
     """Static int8: pre-process (shape inference, fusions), then QDQ, per-channel weights, calibrated on `windows`."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "preprocessed.onnx"
         quant_pre_process(str(input_path), str(pre), skip_symbolic_shape=False)
@@ -186,7 +183,7 @@ def window_agreement(reference: Path, candidate: Path, windows: np.ndarray) -> t
     agree, total, worst = 0, 0, 0.0
     for i in range(0, len(windows), 16):
         batch = windows[i : i + 16].astype(np.float32)
-        a, b = ref_run(batch)[PROBS], cand_run(batch)[PROBS]
+        a, b = ref_run(batch)[PROBABILITIES_OUTPUT], cand_run(batch)[PROBABILITIES_OUTPUT]
         agree += int((a.argmax(-1) == b.argmax(-1)).sum())
         total += len(batch)
         worst = max(worst, float(np.abs(a - b).max()))
@@ -194,8 +191,6 @@ def window_agreement(reference: Path, candidate: Path, windows: np.ndarray) -> t
 
 
 def _p50_ms(path: Path, threads: int = 1, runs: int = 60) -> float:
-    from voiceflow_models.benchmarks.latency import benchmark_onnx
-
     return benchmark_onnx(path, threads=(threads,), runs=runs, warmup=10)[0].p50_ms
 
 
@@ -254,8 +249,8 @@ def optimize_model(
 ) -> OptimizeResult:
     """Optimise `input_path` into `output_path` and check parity of the optimised fp32 graph with the original.
 
-    With `quantize`, `calibration` windows [N, 48000] (real audio) are required; the int8 model replaces the fp32 one
-    only when decide_quantization says so. Raises ParityError if the fp32 optimisation changes outputs beyond
+    With `quantize`, `calibration` windows [N, WINDOW_SAMPLES] (real audio) are required; the int8 model replaces the
+    fp32 one only when decide_quantization says so. Raises ParityError if the fp32 optimisation changes outputs beyond
     `tolerance`, OptimizeError on bad arguments.
     """
     src, dst = Path(input_path), Path(output_path)
@@ -318,13 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     der_fn = None
     try:
         if args.quantize:
-            from voiceflow_models.benchmarks.audio_source import calibration_windows
-
             with console.status("synthesising calibration windows"):
                 calibration = calibration_windows(args.calibration_windows)
             if args.der:
-                from voiceflow_models.benchmarks.accuracy import der_of_model
-
                 der_fn = der_of_model
         with console.status(f"optimising {args.input}"):
             result = optimize_model(

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from voiceflow_contract.errors import VoiceFlowError
+from voiceflow_contract.runtime import CPU_PROVIDER, Optimization, create_session
+from voiceflow_contract.spec import WINDOW_SAMPLES
 
-WINDOW_SAMPLES = 48_000
 DEFAULT_TOLERANCE = 1e-4
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -96,17 +96,9 @@ def parity_inputs(batch_sizes: Sequence[int] = (1, 8), seed: int = 0) -> list[tu
     return inputs
 
 
-def ort_runner(path: str | Path, *, threads: int = 1, level: str = "all") -> Runner:
+def ort_runner(path: str | Path, *, threads: int = 1, level: Optimization = "all") -> Runner:
     """A callable running an ONNX file through a CPU ONNX Runtime session, outputs by name."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[level]
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = create_session(path, intra_op_threads=threads, providers=(CPU_PROVIDER,), optimization=level)
     input_name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
 

@@ -1,7 +1,8 @@
 """Export a trained DiarizationModel to a contract-shaped ONNX file and prove it computes what PyTorch computes.
 
-The exported graph has input `audio` float32 [batch_size, 48000] and outputs `speaker_embeddings` (softmax of the
-logits) and, optionally, `embedding`. Export rules for torch 2.13 (see /work/shared/notes/ml-stack-probe.md):
+The exported graph has the contract's input (`audio` float32 [batch_size, WINDOW_SAMPLES]) and outputs
+(`speaker_embeddings`, the softmax of the logits, and optionally `embedding`), named by voiceflow_contract.spec.
+Export rules for torch 2.13 (see /work/shared/notes/ml-stack-probe.md):
 dynamo=True, external_data=False (one self-contained file for the registry), opset 18, a dynamic batch declared with
 dynamic_shapes, and a batch-2 example (a batch-1 example can silently pin the batch dimension to 1).
 """
@@ -24,12 +25,11 @@ from rich.console import Console
 from torch import nn
 
 from voiceflow_contract.errors import VoiceFlowError
+from voiceflow_contract.spec import EMBEDDING_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT, SAMPLE_RATE, WINDOW_SAMPLES
 from voiceflow_models.export.architecture import ArchitectureInfo, describe
 from voiceflow_models.export.parity import DEFAULT_TOLERANCE, ParityReport, compare, ort_runner
+from voiceflow_models.models.lit_module import load_network
 
-INPUT_NAME = "audio"
-PROBS_NAME = "speaker_embeddings"
-EMBEDDING_NAME = "embedding"
 DEFAULT_OPSET = 18
 # Keys under which the exported file carries its own description (read back by publish/version_bump).
 META_PREFIX = "voiceflow."
@@ -75,7 +75,7 @@ class ContractHead(nn.Module):
         self.with_embedding = with_embedding
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """audio [B, 48000] -> (speaker_embeddings [B, S], embedding [B, E]) or (speaker_embeddings,)."""
+        """audio [B, WINDOW_SAMPLES] -> (speaker_embeddings [B, S], embedding [B, E]) or (speaker_embeddings,)."""
         logits, embedding = self.network(audio)
         probs = torch.softmax(logits, dim=-1)
         return (probs, embedding) if self.with_embedding else (probs,)
@@ -92,13 +92,13 @@ def _torch_runner(head: ContractHead, names: Sequence[str]):
 
 def _check_network(network: nn.Module, info: ArchitectureInfo) -> None:
     """Refuse networks that cannot satisfy the contract, before spending time on an export."""
-    if info.sample_rate != 48_000 or info.window_samples != 48_000:
+    if info.sample_rate != SAMPLE_RATE or info.window_samples != WINDOW_SAMPLES:
         raise ExportError(
             f"contract.input: network expects {info.window_samples} samples at {info.sample_rate} Hz, "
-            "contract is 48000 at 48000"
+            f"contract is {WINDOW_SAMPLES} at {SAMPLE_RATE}"
         )
     with torch.inference_mode():
-        out = network(torch.zeros(2, 48_000))
+        out = network(torch.zeros(2, WINDOW_SAMPLES))
     if not (isinstance(out, tuple) and len(out) == 2):
         raise ExportError("model.forward must return (logits, embedding)")
     logits, embedding = out
@@ -149,8 +149,8 @@ def export_onnx(
     info = describe(network)
     _check_network(network, info)
     head = ContractHead(network, with_embedding).eval()
-    names = [PROBS_NAME, EMBEDDING_NAME] if with_embedding else [PROBS_NAME]
-    example = (torch.randn(2, 48_000) * 0.1,)  # batch 2: a batch-1 example can freeze the batch dimension
+    names = [PROBABILITIES_OUTPUT, EMBEDDING_OUTPUT] if with_embedding else [PROBABILITIES_OUTPUT]
+    example = (torch.randn(2, WINDOW_SAMPLES) * 0.1,)  # batch 2: a batch-1 example can freeze the batch dimension
 
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -202,8 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.checkpoint.is_file():
         console.print(f"[red]checkpoint not found: {args.checkpoint}")
         return 2
-    from voiceflow_models.models.lit_module import load_network  # the training package; imported only when needed
-
     with console.status(f"loading {args.checkpoint}"):
         network = load_network(args.checkpoint)
     try:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from voiceflow_contract.errors import VoiceFlowError
 from voiceflow_contract.schemas import CheckStatus, ValidationReport
+from voiceflow_contract.validator import validate_model_contract
 
 _STYLE = {CheckStatus.PASSED: "green", CheckStatus.FAILED: "red", CheckStatus.SKIPPED: "yellow"}
 
@@ -30,8 +31,6 @@ def validate(
     latency_runs: int | None = None,
 ) -> ValidationReport:
     """Run the contract validator on `model` (never raises for a bad model; failed checks are in the report)."""
-    from voiceflow_contract.validator import validate_model_contract
-
     return validate_model_contract(
         Path(model),
         profile=profile,

@@ -1,8 +1,8 @@
 """The interface every VoiceFlow diarization network meets.
 
-A network takes ``audio`` float32 ``[B, 48000]`` (1 s, 48 kHz, mono, roughly in [-1, 1]) and returns
-``(logits [B, num_speakers], embedding [B, embedding_dim])``. Softmax is applied by the export wrapper, not here,
-so training can use ``cross_entropy`` on the logits directly.
+A network takes ``audio`` float32 ``[B, WINDOW_SAMPLES]`` (1 s at the contract's sample rate, mono, roughly in
+[-1, 1]) and returns ``(logits [B, num_speakers], embedding [B, embedding_dim])``. Softmax is applied by the
+export wrapper, not here, so training can use ``cross_entropy`` on the logits directly.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-SAMPLE_RATE = 48_000
-WINDOW_SAMPLES = 48_000
+from voiceflow_contract.spec import SAMPLE_RATE, WINDOW_SAMPLES
 
 
 class DiarizationModel(nn.Module):
     """Base class: subclasses set ``arch_type``/``arch_name`` and implement :meth:`forward`.
 
     Attributes:
-        sample_rate: input sample rate in Hz (always 48000 for the v1 contract).
-        window_samples: samples per input window (48000 = 1 s).
+        sample_rate: input sample rate in Hz (the contract's ``SAMPLE_RATE``).
+        window_samples: samples per input window (the contract's ``WINDOW_SAMPLES``, 1 s).
         num_speakers: width of the logits (the training speakers).
         embedding_dim: width of the penultimate embedding output.
         arch_type: architecture family, e.g. ``"cnn"`` or ``"wav2vec2"``.

@@ -16,7 +16,8 @@ import torch
 import torchaudio
 from torch import nn
 
-from voiceflow_models.models.base import SAMPLE_RATE, DiarizationModel
+from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_models.models.base import DiarizationModel
 
 
 class LogMelFrontEnd(nn.Module):
@@ -149,7 +150,7 @@ class FastCNN(DiarizationModel):
         self.classifier = nn.Linear(embedding_dim, num_speakers)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``audio [B, 48000]`` -> ``(logits [B, num_speakers], embedding [B, embedding_dim])``."""
+        """``audio [B, WINDOW_SAMPLES]`` -> ``(logits [B, num_speakers], embedding [B, embedding_dim])``."""
         x = self.input_norm(self.frontend(audio))
         x = self.blocks(x)
         embedding = self.embed(self.pool(x))

@@ -1,7 +1,8 @@
 """The one LightningModule: trains any :class:`DiarizationModel` as a speaker classifier over 1 s windows.
 
-Batches are ``(audio [B, 48000] float32, speaker [B] int64)``. Checkpoints carry a ``"voiceflow"`` entry (architecture
-class + constructor arguments + training summary) so :func:`load_network` rebuilds the bare network without Hydra.
+Batches are ``(audio [B, WINDOW_SAMPLES] float32, speaker [B] int64)``. Checkpoints carry a ``"voiceflow"`` entry
+(architecture class + constructor arguments + training summary) so :func:`load_network` rebuilds the bare network
+without Hydra.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from voiceflow_models.evaluation.metrics import aggregate_scores
+from voiceflow_models.evaluation.network_diarization import evaluate_conversations
 from voiceflow_models.models.base import DiarizationModel
 from voiceflow_models.models.schedulers import WarmupCosineLR
 
@@ -119,7 +122,7 @@ class DiarizationLitModule(L.LightningModule):
 
     def _check_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(batch, list | tuple) or len(batch) != 2:
-            raise ValueError("a batch must be (audio [B, 48000] float32, speaker [B] int64)")
+            raise ValueError(f"a batch must be (audio [B, {self.net.window_samples}] float32, speaker [B] int64)")
         audio, target = batch
         self.net.check_input(audio)
         if target.dim() != 1 or target.shape[0] != audio.shape[0]:
@@ -172,16 +175,12 @@ class DiarizationLitModule(L.LightningModule):
         return isinstance(batch, dict) and "audio" in batch and "segments" in batch
 
     def _conversation_step(self, stage: str, batch: dict[str, Any]) -> None:
-        from voiceflow_models.training.diarization_eval import evaluate_conversations  # pyannote only when needed
-
         scores = evaluate_conversations(
             self.net, [batch], vector=self.hparams.eval_vector, **self.hparams.diarizer_options
         )
         self._conversation_scores[stage].extend(scores)
 
     def _log_conversation_scores(self, stage: str) -> None:
-        from voiceflow_models.training.metrics import aggregate_scores
-
         scores = self._conversation_scores[stage]
         if not scores:
             return

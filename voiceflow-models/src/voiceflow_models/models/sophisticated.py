@@ -15,7 +15,8 @@ import torch
 import torchaudio
 from torch import nn
 
-from voiceflow_models.models.base import SAMPLE_RATE, DiarizationModel
+from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_models.models.base import DiarizationModel
 
 # Encoder presets: keyword arguments of torchaudio.models.wav2vec2_model (the rest are shared defaults below).
 _BASE_CONV = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
@@ -138,7 +139,7 @@ class Sophisticated(DiarizationModel):
         self.classifier = nn.Linear(embedding_dim, num_speakers)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``audio [B, 48000]`` -> ``(logits [B, num_speakers], embedding [B, embedding_dim])``."""
+        """``audio [B, WINDOW_SAMPLES]`` -> ``(logits [B, num_speakers], embedding [B, embedding_dim])``."""
         x = self.decimate(audio)
         # Per-window zero mean / unit variance, as wav2vec2 expects; eps keeps silence finite.
         x = (x - x.mean(dim=-1, keepdim=True)) / torch.sqrt(x.var(dim=-1, keepdim=True) + 1e-5)

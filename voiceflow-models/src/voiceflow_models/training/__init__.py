@@ -1,1 +1,1 @@
-"""Training: Hydra entry points, on-the-fly augmentation and diarization metrics."""
+"""Training: the Hydra entry points (train, eval), on-the-fly augmentation, config and callback helpers."""

@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 import torchaudio.functional as AF
 
-SAMPLE_RATE = 48_000
+from voiceflow_contract.spec import SAMPLE_RATE
 
 
 class Transform(Protocol):

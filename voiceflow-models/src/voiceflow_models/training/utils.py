@@ -10,6 +10,8 @@ from typing import Any
 import pytorch_lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from rich import print as rprint
+from rich.syntax import Syntax
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,6 @@ def apply_extras(cfg: DictConfig) -> None:
 
 def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
     """Pretty-print the resolved config (rich) and optionally save it as YAML text."""
-    from rich import print as rprint
-    from rich.syntax import Syntax
-
     text = OmegaConf.to_yaml(cfg, resolve=True)
     rprint(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
     if save_to is not None:

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import signal
 
 from voiceflow_contract.diarization import Segment
+from voiceflow_contract.spec import SAMPLE_RATE
 from voiceflow_models.data.records import Conversation
 from voiceflow_models.data.synthesis.synthesizer import synthesize_speech
 from voiceflow_models.data.synthesis.voices import Voice
@@ -41,7 +42,7 @@ def make_conversation(
     duration_s: float,
     seed: int,
     *,
-    sample_rate: int = 48000,
+    sample_rate: int = SAMPLE_RATE,
     uri: str | None = None,
     overlap_prob: float = 0.15,
     max_overlap_s: float = 0.6,

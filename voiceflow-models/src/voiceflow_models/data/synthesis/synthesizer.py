@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from voiceflow_contract.spec import SAMPLE_RATE
 from voiceflow_models.data.synthesis.voices import VOWEL_NAMES, Voice
 
 BLOCK_S = 0.01
@@ -255,7 +256,7 @@ def _bandpass_noise(noise: np.ndarray, centre: float, bandwidth: float, sample_r
     return np.asarray(out / rms)
 
 
-def render(plan: _Plan, voice: Voice, rng: np.random.Generator, sample_rate: int = 48000) -> np.ndarray:
+def render(plan: _Plan, voice: Voice, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Render a plan to float32 audio at ``sample_rate`` with ``voice``'s source and filter."""
     block = round(BLOCK_S * sample_rate)
     n_blocks = len(plan.voicing)
@@ -326,7 +327,7 @@ def synthesize_speech(
     *,
     n_phrases: int | None = None,
     min_duration_s: float | None = None,
-    sample_rate: int = 48000,
+    sample_rate: int = SAMPLE_RATE,
 ) -> Utterance:
     """Synthesize phrases of ``voice`` until ``n_phrases`` phrases or at least ``min_duration_s`` seconds."""
     if sample_rate < 16000:

@@ -1,7 +1,8 @@
 """The seed's release pipeline after training, as one call: export -> optimise -> validate -> benchmark -> accuracy ->
 version bump -> publish. Used by `make publish` and the demo.
 
-    python -m voiceflow_models.pipeline --checkpoint RUN/checkpoints/last.ckpt --run-dir RUN --registry ./registry
+    python -m voiceflow_models.release.pipeline --checkpoint RUN/checkpoints/last.ckpt --run-dir RUN \
+        --registry ./registry
 
 Every intermediate file lands in --artifacts (model.onnx, model_optimized.onnx, validation_report.json,
 benchmark_results.json, accuracy.json, metadata.json), so any step can be rerun by hand with its own CLI.
@@ -23,6 +24,20 @@ from rich.console import Console
 from rich.progress import Progress
 
 from voiceflow_contract.errors import VoiceFlowError
+from voiceflow_models.benchmarks.accuracy import accuracy_table
+from voiceflow_models.benchmarks.latency import build_report, results_table
+from voiceflow_models.evaluation.accuracy_report import evaluate
+from voiceflow_models.evaluation.calibration import calibrate
+from voiceflow_models.evaluation.held_out import calibration_windows, held_out_conversations, validation_conversations
+from voiceflow_models.evaluation.scoring import DiarizationSettings
+from voiceflow_models.evaluation.timing import benchmark_onnx
+from voiceflow_models.export.optimize import optimize_model
+from voiceflow_models.export.to_onnx import export_onnx
+from voiceflow_models.export.validate_contract import validate
+from voiceflow_models.models.lit_module import load_checkpoint_info, load_network
+from voiceflow_models.release.lineage import load_hydra_config, training_facts
+from voiceflow_models.release.publish import build_metadata, publish_model
+from voiceflow_models.release.version_bump import plan_version
 
 T = TypeVar("T")
 STEPS = ("export", "optimise", "validate", "benchmark", "accuracy", "version", "publish")
@@ -98,19 +113,6 @@ def run_pipeline(
 
     `network` (an in-memory DiarizationModel) replaces `checkpoint` when given (tests, notebooks).
     """
-    from voiceflow_models.benchmarks import accuracy, latency
-    from voiceflow_models.benchmarks.audio_source import (
-        calibration_windows,
-        held_out_conversations,
-        validation_conversations,
-    )
-    from voiceflow_models.export.optimize import optimize_model
-    from voiceflow_models.export.to_onnx import export_onnx
-    from voiceflow_models.export.validate_contract import validate
-    from voiceflow_models.scripts.lineage import load_hydra_config, training_facts
-    from voiceflow_models.scripts.publish_model import build_metadata, publish_model
-    from voiceflow_models.scripts.version_bump import plan_version
-
     console = console or Console(stderr=True)
     out = Path(artifacts_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,8 +134,6 @@ def run_pipeline(
     if network is None:
         if ckpt is None or not ckpt.is_file():
             raise PipelineError(f"step 'export' failed: checkpoint not found: {ckpt}")
-        from voiceflow_models.models.lit_module import load_checkpoint_info, load_network
-
         network = load_network(ckpt)
         ckpt_info = load_checkpoint_info(ckpt)
     run = Path(run_dir) if run_dir else (find_run_dir(ckpt) if ckpt else None)
@@ -188,9 +188,9 @@ def run_pipeline(
 
     def do_benchmark() -> dict[str, Any]:
         with Progress(console=console, transient=True) as progress:
-            results = latency.benchmark_onnx(model, threads=threads, runs=latency_runs, warmup=30, progress=progress)
-        console.print(latency.results_table(results))
-        return latency.build_report(model, results, runs=latency_runs, warmup=30)
+            results = benchmark_onnx(model, threads=threads, runs=latency_runs, warmup=30, progress=progress)
+        console.print(results_table(results))
+        return build_report(model, results, runs=latency_runs, warmup=30)
 
     bench = step("benchmark", f"ORT latency at {list(threads)} threads", do_benchmark)
     (out / "benchmark_results.json").write_text(json.dumps(bench, indent=2) + "\n")
@@ -200,15 +200,15 @@ def run_pipeline(
         # Validation voices only: fit the MFCC baseline, and calibrate the clustering (output + threshold) that
         # metadata.json records and the server streams with. The test conversations tune nothing.
         val = validation_conversations(2, duration_s)
-        settings = accuracy.DiarizationSettings(threshold=threshold)
-        calibration = accuracy.calibrate(model, val, settings) if threshold is None else None
+        settings = DiarizationSettings(threshold=threshold)
+        calibration = calibrate(model, val, settings) if threshold is None else None
         if calibration is not None:
             console.print(
                 f"  calibrated on {len(val)} validation conversations: cluster '{calibration['vector']}' at "
                 f"threshold {calibration['threshold']} (validation DER {calibration['validation_der_collar_025']:.2%})"
             )
         with Progress(console=console, transient=True) as progress:
-            doc = accuracy.evaluate(
+            doc = evaluate(
                 model,
                 convs,
                 settings,
@@ -217,7 +217,7 @@ def run_pipeline(
                 calibration_conversations=val if calibration is not None else None,
                 progress=progress,
             )
-        console.print(accuracy.accuracy_table(doc))
+        console.print(accuracy_table(doc))
         return doc
 
     acc = step("accuracy", f"DER on {conversations} held-out conversations vs baselines", do_accuracy)

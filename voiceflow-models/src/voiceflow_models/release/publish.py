@@ -2,7 +2,7 @@
 
 metadata.json is assembled here from the file itself (size, sha256, opset, the architecture the exporter stamped in),
 the training run (Hydra .hydra/config.yaml and/or the checkpoint's voiceflow entry), the latency benchmark JSON
-(benchmarks/latency.py) and the accuracy JSON (benchmarks/accuracy.py). The model is validated afresh against the
+(voiceflow-benchmark) and the accuracy JSON (voiceflow-accuracy). The model is validated afresh against the
 contract and only a passing model is handed to ModelRegistry.publish.
 """
 
@@ -23,6 +23,8 @@ from rich.console import Console
 
 from voiceflow_contract.errors import VoiceFlowError
 from voiceflow_contract.hashing import sha256_file
+from voiceflow_contract.onnx_io import TensorInfo, default_opset, graph_outputs
+from voiceflow_contract.registry import ModelRegistry
 from voiceflow_contract.schemas import (
     Accuracy,
     Architecture,
@@ -36,7 +38,20 @@ from voiceflow_contract.schemas import (
     ValidationReport,
 )
 from voiceflow_contract.semver import Version
-from voiceflow_models.scripts.lineage import TrainingFacts, git_commit, package_versions
+from voiceflow_contract.spec import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT, load_contract
+from voiceflow_contract.validator import validate_model_contract
+from voiceflow_models.evaluation.accuracy_report import evaluate
+from voiceflow_models.evaluation.held_out import held_out_conversations
+from voiceflow_models.export.to_onnx import read_onnx_metadata
+from voiceflow_models.models.lit_module import load_checkpoint_info
+from voiceflow_models.release.lineage import (
+    TrainingFacts,
+    git_commit,
+    load_hydra_config,
+    package_versions,
+    training_facts,
+)
+from voiceflow_models.release.version_bump import onnx_architecture, plan_version
 
 DEFAULT_REGISTRY_ENV = "VOICEFLOW_REGISTRY"
 
@@ -60,29 +75,24 @@ class ModelFileFacts:
 
 def model_file_facts(path: Path) -> ModelFileFacts:
     """Size, sha256, opset, output widths and the voiceflow.* metadata of an ONNX file."""
-    from voiceflow_models.export.to_onnx import read_onnx_metadata
-
     model = onnx.load(str(path), load_external_data=False)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    outputs = {o.name: o for o in model.graph.output}
-
-    def width(name: str) -> int | None:
-        out = outputs.get(name)
-        if out is None or len(out.type.tensor_type.shape.dim) < 2:
-            return None
-        dim = out.type.tensor_type.shape.dim[1]
-        return int(dim.dim_value) if dim.HasField("dim_value") else None
-
+    outputs = {o.name: o for o in graph_outputs(model)}
     stamped = read_onnx_metadata(path)
     return ModelFileFacts(
         size_bytes=path.stat().st_size,
         sha256=sha256_file(path),
-        opset=opset,
-        num_speakers=width("speaker_embeddings") or _int(stamped.get("num_speakers")),
-        extra_outputs=[n for n in outputs if n != "speaker_embeddings"],
-        embedding_dim=width("embedding") or _int(stamped.get("embedding_dim")),
+        opset=default_opset(model),
+        num_speakers=_width(outputs.get(PROBABILITIES_OUTPUT)) or _int(stamped.get("num_speakers")),
+        extra_outputs=[n for n in outputs if n != PROBABILITIES_OUTPUT],
+        embedding_dim=_width(outputs.get(EMBEDDING_OUTPUT)) or _int(stamped.get("embedding_dim")),
         stamped=stamped,
     )
+
+
+def _width(output: TensorInfo | None) -> int | None:
+    """The fixed size of an output's second axis (speakers, embedding dims); None when absent or symbolic."""
+    dim = output.dim(1) if output is not None else None
+    return dim if isinstance(dim, int) else None
 
 
 def _int(value: str | None) -> int | None:
@@ -104,14 +114,14 @@ def performance_from(benchmark: dict[str, Any] | None, report: ValidationReport 
                 device_name=report.host.get("cpu"),
             )
         }
-    raise PublishError("performance: pass --benchmark benchmark_results.json (benchmarks/latency.py)")
+    raise PublishError("performance: pass --benchmark benchmark_results.json (voiceflow-benchmark)")
 
 
 def accuracy_from(accuracy: dict[str, Any] | None) -> Accuracy:
-    """The accuracy JSON's `metadata_accuracy` block (benchmarks/accuracy.py writes it in the schema's shape)."""
+    """The accuracy JSON's `metadata_accuracy` block (voiceflow-accuracy writes it in the schema's shape)."""
     if not accuracy or "metadata_accuracy" not in accuracy:
         raise PublishError(
-            "accuracy: pass --accuracy accuracy.json (benchmarks/accuracy.py) with a metadata_accuracy block"
+            "accuracy: pass --accuracy accuracy.json (voiceflow-accuracy) with a metadata_accuracy block"
         )
     return Accuracy.model_validate(accuracy["metadata_accuracy"])
 
@@ -135,8 +145,6 @@ def build_metadata(
     parent_version: str | None = None,
 ) -> ModelMetadata:
     """Assemble metadata.json for `model_path` (raises PublishError naming a missing input)."""
-    from voiceflow_contract.spec import load_contract
-
     path = Path(model_path)
     info = model_file_facts(path)
     contract = load_contract()
@@ -204,9 +212,6 @@ def publish_model(
 
     Raises PublishError naming the failed contract rules before anything is uploaded.
     """
-    from voiceflow_contract.registry import ModelRegistry
-    from voiceflow_contract.validator import validate_model_contract
-
     path = Path(model_path)
     if report is None or report.model_sha256 != metadata.file.sha256:
         report = validate_model_contract(
@@ -243,9 +248,6 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
 
 def _measure_accuracy(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     """No accuracy JSON given (e.g. the seed's publish command): score the model on held-out conversations now."""
-    from voiceflow_models.benchmarks.accuracy import evaluate
-    from voiceflow_models.benchmarks.audio_source import held_out_conversations
-
     with console.status(f"no --accuracy: scoring DER on {args.accuracy_conversations} held-out conversations"):
         convs = held_out_conversations(args.accuracy_conversations, args.accuracy_duration)
         return evaluate(args.model, convs, baselines=False)
@@ -258,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-name", help="registry name (default: the architecture name stamped in the file)")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--version", help="explicit version, e.g. 1.2.0")
-    group.add_argument("--auto", action="store_true", help="next version from the registry (scripts/version_bump.py)")
+    group.add_argument("--auto", action="store_true", help="next version from the registry (voiceflow-version-bump)")
     parser.add_argument(
         "--registry",
         "--bucket",
@@ -268,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--benchmark", "--metadata", dest="benchmark", type=Path, help="benchmark_results.json")
     parser.add_argument(
-        "--accuracy", type=Path, help="accuracy.json from benchmarks/accuracy.py (default: measured here, see below)"
+        "--accuracy", type=Path, help="accuracy.json from voiceflow-accuracy (default: measured here, see below)"
     )
     parser.add_argument("--accuracy-conversations", type=int, default=8, help="held-out conversations if no --accuracy")
     parser.add_argument("--accuracy-duration", type=float, default=30.0, help="their length in seconds")
@@ -301,17 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_publish(args: argparse.Namespace, console: Console) -> str:
     """The CLI's work, separated so errors map to one exit code."""
-    from voiceflow_models.scripts.lineage import load_hydra_config, training_facts
-    from voiceflow_models.scripts.version_bump import onnx_architecture, plan_version
-
     name = args.model_name or onnx_architecture(args.model)[2]
     if not name:
         raise PublishError("model_name: pass --model-name (the file carries no voiceflow.architecture_name)")
     config = load_hydra_config(args.run_dir) if args.run_dir else None
     ckpt_info = None
     if args.checkpoint:
-        from voiceflow_models.models.lit_module import load_checkpoint_info
-
         ckpt_info = load_checkpoint_info(args.checkpoint)
     facts = training_facts(config, ckpt_info)
     plan = plan_version(args.registry, name, args.model)

@@ -8,25 +8,42 @@ during training is the DER the served model gets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
 from voiceflow_contract.diarization import Segment
 from voiceflow_contract.diarization.pipeline import diarize_audio as shared_diarize_audio
-from voiceflow_models.models.base import DiarizationModel
-from voiceflow_models.training.metrics import score_diarization
+from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_models.evaluation.metrics import score_diarization
 
 VectorKind = Literal["probs", "embedding"]
 
 
+class WindowNetwork(Protocol):
+    """What scoring needs of a network (``voiceflow_models.models.base.DiarizationModel`` satisfies it): windows in,
+    ``(logits, embedding)`` out, its sample rate and window length, and torch's train/eval switch."""
+
+    sample_rate: int
+    window_samples: int
+    training: bool
+
+    def __call__(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+
 @torch.no_grad()
 def window_vectors(
-    net: DiarizationModel, windows: np.ndarray, vector: VectorKind = "probs", batch_size: int = 64
+    net: WindowNetwork, windows: np.ndarray, vector: VectorKind = "probs", batch_size: int = 64
 ) -> np.ndarray:
-    """Run ``net`` over ``windows [N, 48000]`` in batches; ``probs`` = softmax of the logits, else the embedding."""
+    """Run ``net`` over ``windows [N, samples]`` in batches; ``probs`` = softmax of the logits, else the embedding."""
     if vector not in ("probs", "embedding"):
         raise ValueError(f"vector must be 'probs' or 'embedding', got {vector!r}")
     device = next(net.parameters()).device
@@ -40,9 +57,9 @@ def window_vectors(
 
 
 def diarize_audio(
-    net: DiarizationModel,
+    net: WindowNetwork,
     audio: np.ndarray,
-    sample_rate: int = 48_000,
+    sample_rate: int = SAMPLE_RATE,
     *,
     hop_s: float = 0.5,
     vector: VectorKind = "probs",
@@ -69,7 +86,7 @@ def diarize_audio(
 
 
 def evaluate_conversations(
-    net: DiarizationModel,
+    net: WindowNetwork,
     conversations: Sequence[Any],
     *,
     hop_s: float = 0.5,

@@ -1,14 +1,16 @@
-"""Held-out synthetic conversations of unseen (test-split) voices, without a datamodule.
+"""Synthetic conversations among the voices of one split (train / val / test), without a datamodule.
 
-Used by the datamodule's test split, the inference end-to-end tests and the demo, so all of them score the same audio.
+The datamodule's validation and test conversations and the held-out sets of ``voiceflow_models.evaluation.held_out``
+are all built here, so every consumer scores the same audio for the same arguments.
 """
 
 from __future__ import annotations
 
 import math
 
+from voiceflow_contract.spec import SAMPLE_RATE
 from voiceflow_models.data.records import Conversation
-from voiceflow_models.data.splits import SPLIT_OFFSETS, VoiceSplits
+from voiceflow_models.data.splits import VoiceSplits
 from voiceflow_models.data.synthesis.conversation import make_conversation
 from voiceflow_models.data.synthesis.voices import Voice, make_voice
 
@@ -64,7 +66,7 @@ def make_split_conversation(
     num_voices: int,
     speakers: int = 2,
     voice_seed: int = 0,
-    sample_rate: int = 48000,
+    sample_rate: int = SAMPLE_RATE,
     overlap_prob: float = 0.15,
     noise_snr_db: float | None = None,
     uri: str | None = None,
@@ -92,7 +94,7 @@ def make_split_conversations(
     num_voices: int | None = None,
     speakers: int = 2,
     voice_seed: int = 0,
-    sample_rate: int = 48000,
+    sample_rate: int = SAMPLE_RATE,
     overlap_prob: float = 0.15,
     noise_snr_db: float | None = None,
 ) -> list[Conversation]:
@@ -117,42 +119,10 @@ def make_split_conversations(
     ]
 
 
-def make_test_conversations(
-    n: int = 1,
-    seed: int = 0,
-    duration_s: float = 30.0,
-    *,
-    num_voices: int | None = None,
-    speakers: int = 2,
-    voice_seed: int = 0,
-    sample_rate: int = 48000,
-    overlap_prob: float = 0.15,
-    noise_snr_db: float | None = None,
-) -> list[Conversation]:
-    """``n`` held-out conversations of test-split voices (never used for training), each with reference RTTM.
-
-    Deterministic in all arguments; ``sample_rate`` other than 48000 gives audio synthesised at that rate.
-    """
-    return make_split_conversations(
-        "test",
-        n,
-        seed,
-        duration_s,
-        num_voices=num_voices,
-        speakers=speakers,
-        voice_seed=voice_seed,
-        sample_rate=sample_rate,
-        overlap_prob=overlap_prob,
-        noise_snr_db=noise_snr_db,
-    )
-
-
 __all__ = [
-    "SPLIT_OFFSETS",
     "conversation_voice_ids",
     "distinct",
     "make_split_conversation",
     "make_split_conversations",
-    "make_test_conversations",
     "pick_conversation_voices",
 ]

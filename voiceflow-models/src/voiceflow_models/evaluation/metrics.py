@@ -26,8 +26,6 @@ from typing import Protocol
 import numpy as np
 from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as PSegment
-from pyannote.metrics.detection import DetectionPrecision, DetectionRecall
-from pyannote.metrics.diarization import DiarizationErrorRate
 
 #: md-eval half-width collar of the "0.25 s" DER, in seconds.
 MDEVAL_COLLAR_S = 0.25
@@ -89,6 +87,11 @@ def score_diarization(
         ``der_collar_0``, ``der_collar_025`` (md-eval ±0.25 s, pyannote collar 0.5), ``false_alarm_s``, ``missed_s``,
         ``confusion_s``, ``total_s`` (collar 0), ``precision``, ``recall``, ``speaker_accuracy``.
     """
+    # pyannote.metrics pulls in scipy.stats and pandas (about 2 s): imported on first scoring, not with this module,
+    # so the training module, the exporter and the CLIs that only import the scoring helpers start fast.
+    from pyannote.metrics.detection import DetectionPrecision, DetectionRecall
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
     reference = to_annotation(reference_segments, uri="ref")
     hypothesis = to_annotation(hypothesis_segments, uri="ref")
     timeline = _uem_timeline(uem, reference, hypothesis)

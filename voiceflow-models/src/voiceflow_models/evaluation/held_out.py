@@ -1,7 +1,7 @@
-"""Held-out audio for the benchmarks, from the data package's voice splits (voiceflow_models.data.synthetic_eval).
+"""Held-out audio, from the data package's voice splits (voiceflow_models.data.split_conversations).
 
-* test conversations: two-speaker conversations of test-split voices (never used in training), the same audio the
-  datamodule's test split, the inference end-to-end tests and the demo score;
+* test conversations: conversations of test-split voices (never used in training), the same audio the datamodule's
+  test split, the benchmarks, the inference end-to-end tests and the demo score;
 * calibration / fitting audio: validation-split voices, so nothing fitted here (int8 ranges, baseline feature
   standardisation) ever sees the test voices.
 """
@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-SAMPLE_RATE = 48_000
-WINDOW_SAMPLES = 48_000
+from voiceflow_contract.spec import SAMPLE_RATE, WINDOW_SAMPLES
+from voiceflow_models.data.records import Conversation
+from voiceflow_models.data.split_conversations import make_split_conversations
 
 
 class ConversationLike(Protocol):
@@ -26,10 +27,38 @@ class ConversationLike(Protocol):
     segments: Sequence[Any]
 
 
+def make_test_conversations(
+    n: int = 1,
+    seed: int = 0,
+    duration_s: float = 30.0,
+    *,
+    num_voices: int | None = None,
+    speakers: int = 2,
+    voice_seed: int = 0,
+    sample_rate: int = SAMPLE_RATE,
+    overlap_prob: float = 0.15,
+    noise_snr_db: float | None = None,
+) -> list[Conversation]:
+    """``n`` held-out conversations of test-split voices (never used for training), each with reference RTTM.
+
+    Deterministic in all arguments; ``sample_rate`` other than the contract's gives audio synthesised at that rate.
+    """
+    return make_split_conversations(
+        "test",
+        n,
+        seed,
+        duration_s,
+        num_voices=num_voices,
+        speakers=speakers,
+        voice_seed=voice_seed,
+        sample_rate=sample_rate,
+        overlap_prob=overlap_prob,
+        noise_snr_db=noise_snr_db,
+    )
+
+
 def held_out_conversations(n: int = 8, duration_s: float = 30.0, seed: int = 0) -> list[ConversationLike]:
     """`n` two-speaker conversations of test-split voices, `duration_s` seconds each, deterministic in `seed`."""
-    from voiceflow_models.data.synthetic_eval import make_test_conversations
-
     if n < 1 or duration_s <= 1.0:
         raise ValueError(f"need n >= 1 and duration_s > 1, got n={n}, duration_s={duration_s}")
     return list(make_test_conversations(n, seed, duration_s, speakers=2))
@@ -37,15 +66,13 @@ def held_out_conversations(n: int = 8, duration_s: float = 30.0, seed: int = 0) 
 
 def validation_conversations(n: int = 2, duration_s: float = 30.0, seed: int = 0) -> list[ConversationLike]:
     """`n` two-speaker conversations of validation-split voices (for calibration and baseline fitting)."""
-    from voiceflow_models.data.synthetic_eval import make_split_conversations
-
     return list(make_split_conversations("val", n, seed, duration_s, speakers=2))
 
 
 def calibration_windows(
     n: int = 64, seed: int = 7, conversations: Sequence[ConversationLike] | None = None
 ) -> np.ndarray:
-    """`n` 1 s windows [n, 48000] of conversational speech (validation voices by default) for int8 calibration."""
+    """`n` 1 s windows [n, WINDOW_SAMPLES] of conversational speech (validation voices by default), for int8."""
     convs = conversations or validation_conversations(max(1, n // 40 + 1), duration_s=30.0, seed=seed)
     rng = np.random.default_rng(seed)
     windows = []

@@ -19,7 +19,9 @@ from typing import Any
 from rich.console import Console
 
 from voiceflow_contract.errors import ModelNotFoundError, VersionNotFoundError, VoiceFlowError
+from voiceflow_contract.registry import ModelRegistry
 from voiceflow_contract.semver import Bump, Version, explain_bump, next_version, signature_from_onnx
+from voiceflow_models.export.to_onnx import read_onnx_metadata
 
 DEFAULT_REGISTRY_ENV = "VOICEFLOW_REGISTRY"
 
@@ -37,8 +39,6 @@ class VersionPlan:
 
 def onnx_architecture(model_file: str | Path) -> tuple[str | None, str | None, str | None]:
     """(architecture_type, architecture_signature, architecture_name) stamped into the file by to_onnx.export_onnx."""
-    from voiceflow_models.export.to_onnx import read_onnx_metadata
-
     meta = read_onnx_metadata(model_file)
     return meta.get("architecture_type"), meta.get("architecture_signature"), meta.get("architecture_name")
 
@@ -57,8 +57,6 @@ def plan_version(
 
     Architecture arguments default to the ones the exporter stamped into the file.
     """
-    from voiceflow_contract.registry import ModelRegistry
-
     stamped_type, stamped_sig, _ = onnx_architecture(model_file)
     new = signature_from_onnx(model_file, architecture_type or stamped_type, architecture_signature or stamped_sig)
     registry = ModelRegistry(registry_url, storage_options=storage_options)

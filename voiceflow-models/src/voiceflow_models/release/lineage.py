@@ -10,6 +10,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 PACKAGES = (
     "voiceflow-models",
     "voiceflow-contract",
@@ -54,8 +56,6 @@ def stable_hash(value: Any) -> str:
 
 def load_hydra_config(run_dir: str | Path) -> dict[str, Any]:
     """The resolved training config of a Hydra run (<run_dir>/.hydra/config.yaml) as a plain dict."""
-    from omegaconf import OmegaConf
-
     path = Path(run_dir) / ".hydra" / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"run_dir: no Hydra config at {path}")

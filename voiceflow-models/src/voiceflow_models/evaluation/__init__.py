@@ -1,0 +1,1 @@
+"""Scoring a model: DER metrics, held-out conversation sets, diarizing through the serving pipeline, timing."""

@@ -1,1 +1,0 @@
-"""Release scripts: semantic version bump and publishing to the model registry."""
