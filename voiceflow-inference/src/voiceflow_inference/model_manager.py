@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 from pydantic import ValidationError
-from starlette.requests import HTTPConnection
 
 from voiceflow_contract.errors import RegistryError
 from voiceflow_contract.schemas import ModelMetadata
@@ -703,21 +702,11 @@ def _reason_of(exc: BaseException) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_") or "registry"
 
 
-async def get_model_manager(connection: HTTPConnection) -> ModelManager:
-    """FastAPI dependency (HTTP and WebSocket routes): the app's ModelManager (``app.state.models``).
-
-    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop on every request.
-    """
-    manager: ModelManager = connection.app.state.models
-    return manager
-
-
 __all__ = [
     "ModelManager",
     "ModelNotReadyError",
     "ReloadError",
     "Trigger",
     "VersionNotLoadedError",
-    "get_model_manager",
     "sticky_unit",
 ]

@@ -25,7 +25,7 @@ async def infer_batch(
     try:
         outputs = await run_in_threadpool(model.engine.run, audio)
     except InputError:
-        metrics.inference_failures.labels(**labels, reason="invalid_input").inc()
+        metrics.count_invalid_input(model.name, model.version, endpoint)
         raise
     except Exception:
         metrics.inference_failures.labels(**labels, reason="runtime").inc()

@@ -1,47 +1,25 @@
 """Admin API (`/admin/*`): inspect, reload, roll back, pin and A/B-split models. Bearer token required.
 
-No token configured: every admin route answers 404 (disabled). Missing token: 401. Wrong token: 403. The token is
-compared in constant time (hmac.compare_digest).
+No token configured: every admin route answers 404 (disabled). Missing token: 401. Wrong token: 403
+(:func:`voiceflow_inference.dependencies.require_admin`).
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
 import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voiceflow_inference.bodies import parse_json_body, request_body_doc
-from voiceflow_inference.errors import ServiceError, responses
-from voiceflow_inference.model_manager import ModelManager, get_model_manager
+from voiceflow_inference.dependencies import get_model_manager, require_admin
+from voiceflow_inference.errors import responses
+from voiceflow_inference.model_manager import ModelManager
+from voiceflow_inference.request_body.json_body import parse_json_body, request_body_doc
 from voiceflow_inference.routers.health import ReadyResponse
-
-logger = logging.getLogger(__name__)
 
 _VERSION_RE = re.compile(r"^v?\d{1,9}\.\d{1,9}\.\d{1,9}$")
 _REF_RE = re.compile(r"^(v?\d{1,9}\.\d{1,9}\.\d{1,9}|[a-z0-9][a-z0-9._-]{0,63})$")
-
-
-def require_admin(request: Request) -> None:
-    """Dependency: 404 when admin is disabled, 401 without a bearer token, 403 with a wrong one."""
-    expected = request.app.state.settings.admin_token
-    if expected is None:
-        raise ServiceError(404, "admin_disabled", "the admin API is disabled (no admin token configured)")
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ServiceError(
-            401,
-            "unauthorized",
-            "admin API needs 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not hmac.compare_digest(token.strip().encode("utf-8"), expected.get_secret_value().encode("utf-8")):
-        logger.warning("admin request with a wrong token from %s", request.client.host if request.client else "?")
-        raise ServiceError(403, "forbidden", "wrong admin token")
 
 
 router = APIRouter(

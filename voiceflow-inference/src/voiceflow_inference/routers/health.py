@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from voiceflow_inference.model_manager import ModelManager, get_model_manager
+from voiceflow_inference.dependencies import get_model_manager
+from voiceflow_inference.model_manager import ModelManager
 
 router = APIRouter(tags=["health"])
 
