@@ -1,5 +1,5 @@
-"""FastAPI dependencies shared by the routers: the app's settings, metrics, model manager, session tracker and the
-admin bearer-token check.
+"""FastAPI dependencies shared by the routers: the limits in force, the metrics, the model manager, the session tracker
+and the admin bearer-token check.
 
 Each one reads ``app.state`` (filled by :func:`voiceflow_inference.app.create_app`) from an ``HTTPConnection``, so the
 same dependency serves HTTP and WebSocket routes. The getters are ``async`` on purpose: FastAPI runs a plain ``def``
@@ -20,12 +20,6 @@ from voiceflow_inference.model_manager import ModelManager
 from voiceflow_inference.streaming.session_tracker import SessionTracker
 
 logger = logging.getLogger(__name__)
-
-
-async def get_settings(connection: HTTPConnection) -> Settings:
-    """The app's Settings (``app.state.settings``)."""
-    settings: Settings = connection.app.state.settings
-    return settings
 
 
 def limits_of(connection: HTTPConnection) -> Limits:
@@ -88,7 +82,6 @@ __all__ = [
     "get_metrics",
     "get_model_manager",
     "get_session_tracker",
-    "get_settings",
     "limits_of",
     "require_admin",
 ]
