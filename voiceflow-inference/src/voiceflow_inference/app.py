@@ -17,13 +17,13 @@ from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from voiceflow_inference import __version__
-from voiceflow_inference.body_limit import BodySizeLimitMiddleware
 from voiceflow_inference.config import Settings, load_settings
 from voiceflow_inference.errors import install_error_handlers
 from voiceflow_inference.lifecycle.manager import ModelManager
 from voiceflow_inference.metrics import ServiceMetrics
+from voiceflow_inference.request_body.size_limit import BodySizeLimitMiddleware
 from voiceflow_inference.routers import admin, health, infer, metrics, oip, websocket
-from voiceflow_inference.sessions import SessionTracker
+from voiceflow_inference.streaming.session_tracker import SessionTracker
 from voiceflow_inference.streaming.shutdown import install_signal_drain
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@
     voiceflow-inference deploy --server URL --version REF [--env ENV] [--pin/--no-pin] ... (see deploy --help)
 
 Exit codes: 0 ok, 1 the model failed validation, 2 bad usage or configuration, 3 registry error
-(deploy adds 4-7: see voiceflow_inference.deploy).
+(deploy adds 4-7: see voiceflow_inference.client.deploy_options).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
+from voiceflow_inference.client.deploy_cli import add_deploy_parser, run_deploy_command
 from voiceflow_inference.config import ENVIRONMENTS, ConfigError, Settings, load_settings
-from voiceflow_inference.deploy_cli import add_deploy_parser, run_deploy_command
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_REGISTRY = 0, 1, 2, 3
 

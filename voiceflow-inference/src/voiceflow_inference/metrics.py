@@ -74,6 +74,11 @@ class ServiceMetrics:
             registry=r,
         )
 
+    def count_invalid_input(self, model: str, version: str, endpoint: str) -> None:
+        """Count one request (or WebSocket model run) refused for its audio: the one place ``reason="invalid_input"``
+        of ``voiceflow_inference_failures_total`` is incremented."""
+        self.inference_failures.labels(model=model, version=version, endpoint=endpoint, reason="invalid_input").inc()
+
     def set_model_info(self, rows: list[tuple[str, str, str, str]]) -> None:
         """Replace the model info series with ``(model, version, sha256, role)`` rows (value 1 each)."""
         self.model_info.clear()

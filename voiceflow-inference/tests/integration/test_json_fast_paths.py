@@ -16,9 +16,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from voiceflow_inference.bodies import check_json_budget, float_rows, float_values
 from voiceflow_inference.errors import ServiceError
-from voiceflow_inference.routers.infer import InferRequest
+from voiceflow_inference.protocol.rest.types import InferRequest
+from voiceflow_inference.request_body.json_body import check_json_budget, float_rows, float_values
 
 WINDOW = 48000
 

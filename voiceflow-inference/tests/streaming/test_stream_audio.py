@@ -16,8 +16,8 @@ from voiceflow_contract.diarization import parse_rttm
 from voiceflow_inference.config import Settings
 from voiceflow_inference.lifecycle.loader import LoadedModel, load_model
 from voiceflow_inference.streaming.audio import AudioFormatError, Encoding, FrameDecoder, StreamResampler
+from voiceflow_inference.streaming.diarization_session import DiarizationSession, SessionOptions
 from voiceflow_inference.streaming.messages import StartMessage
-from voiceflow_inference.streaming.session import DiarizationSession, SessionOptions
 
 
 def _chunks(data: bytes, rng: np.random.Generator, max_len: int) -> list[bytes]:

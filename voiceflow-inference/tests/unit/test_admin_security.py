@@ -21,9 +21,9 @@ import pytest
 from starlette.requests import Request
 
 import voiceflow_inference
+from voiceflow_inference import dependencies
 from voiceflow_inference.config import ConfigError, Limits, load_settings
 from voiceflow_inference.errors import ServiceError
-from voiceflow_inference.routers import admin
 
 SRC = Path(voiceflow_inference.__file__).resolve().parent
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "serving-api.md"
@@ -44,7 +44,7 @@ def request_with(authorization: str | None, token: str | None = TOKEN) -> Reques
 
 def status_of(authorization: str | None, token: str | None = TOKEN) -> int:
     try:
-        admin.require_admin(request_with(authorization, token))
+        dependencies.require_admin(request_with(authorization, token))
     except ServiceError as exc:
         return exc.status
     return 200
@@ -64,7 +64,7 @@ def test_require_admin_statuses() -> None:
 
 def test_token_is_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     """The source uses hmac.compare_digest and no ``==`` on the token, and the call really decides the outcome."""
-    source = inspect.getsource(admin.require_admin)
+    source = inspect.getsource(dependencies.require_admin)
     assert "hmac.compare_digest(" in source
     tree = ast.parse(inspect.cleandoc("\n" + source))
     for node in ast.walk(tree):
@@ -79,12 +79,12 @@ def test_token_is_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPa
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(admin.hmac, "compare_digest", spy)
+    monkeypatch.setattr(dependencies.hmac, "compare_digest", spy)
     assert status_of("Bearer nope-nope-nope") == 403
     assert status_of(f"Bearer {TOKEN}") == 200
     assert calls == [(b"nope-nope-nope", TOKEN.encode()), (TOKEN.encode(), TOKEN.encode())]
     # And the comparison is what decides: a compare_digest that always says "equal" lets a wrong token in.
-    monkeypatch.setattr(admin.hmac, "compare_digest", lambda a, b: True)
+    monkeypatch.setattr(dependencies.hmac, "compare_digest", lambda a, b: True)
     assert status_of("Bearer nope-nope-nope") == 200
 
 

@@ -1,11 +1,11 @@
-"""The deploy smoke test's answer rules (voiceflow_inference.smoke) on hand-made /infer answers."""
+"""The deploy smoke test's answer rules (voiceflow_inference.client.smoke) on hand-made /infer answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from voiceflow_inference.smoke import check_probabilities, synthetic_windows
+from voiceflow_inference.client.smoke import check_probabilities, synthetic_windows
 
 
 def test_synthetic_windows_are_deterministic_one_second_windows_in_range() -> None:

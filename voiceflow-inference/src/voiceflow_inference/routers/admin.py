@@ -1,113 +1,26 @@
 """Admin API (`/admin/*`): inspect, reload, roll back, pin and A/B-split models. Bearer token required.
 
-No token configured: every admin route answers 404 (disabled). Missing token: 401. Wrong token: 403. The token is
-compared in constant time (hmac.compare_digest).
+No token configured: every admin route answers 404 (disabled). Missing token: 401. Wrong token: 403
+(:func:`voiceflow_inference.dependencies.require_admin`). The handlers only; request and response types:
+:mod:`voiceflow_inference.protocol.admin`.
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voiceflow_inference.bodies import parse_json_body, request_body_doc
-from voiceflow_inference.dependencies import get_model_manager
-from voiceflow_inference.errors import ServiceError, responses
+from voiceflow_inference.dependencies import get_model_manager, require_admin
+from voiceflow_inference.errors import responses
 from voiceflow_inference.lifecycle.manager import ModelManager
-from voiceflow_inference.routers.health import ReadyResponse
-
-logger = logging.getLogger(__name__)
-
-_VERSION_RE = re.compile(r"^v?\d{1,9}\.\d{1,9}\.\d{1,9}$")
-_REF_RE = re.compile(r"^(v?\d{1,9}\.\d{1,9}\.\d{1,9}|[a-z0-9][a-z0-9._-]{0,63})$")
-
-
-def require_admin(request: Request) -> None:
-    """Dependency: 404 when admin is disabled, 401 without a bearer token, 403 with a wrong one."""
-    expected = request.app.state.settings.admin_token
-    if expected is None:
-        raise ServiceError(404, "admin_disabled", "the admin API is disabled (no admin token configured)")
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ServiceError(
-            401,
-            "unauthorized",
-            "admin API needs 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not hmac.compare_digest(token.strip().encode("utf-8"), expected.get_secret_value().encode("utf-8")):
-        logger.warning("admin request with a wrong token from %s", request.client.host if request.client else "?")
-        raise ServiceError(403, "forbidden", "wrong admin token")
-
+from voiceflow_inference.protocol.admin import ABRequest, ABResponse, ReloadRequest, VersionRequest
+from voiceflow_inference.protocol.health import ReadyResponse
+from voiceflow_inference.request_body.json_body import parse_json_body, request_body_doc
 
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=responses(401, 403, 404)
 )
-
-
-class ReloadRequest(BaseModel):
-    """Which version or alias to load and activate (default: the configured ref, e.g. `latest`)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "1.1.0"}, {}]})
-
-    version: str | None = Field(default=None, description="'1.2.0', 'v1.2.0' or an alias such as 'latest'")
-
-    @field_validator("version")
-    @classmethod
-    def _check(cls, value: str | None) -> str | None:
-        if value is not None and not _REF_RE.fullmatch(value):
-            raise ValueError("must be a version like '1.2.0' or an alias like 'latest'")
-        return value
-
-
-class VersionRequest(BaseModel):
-    """A version (rollback: default is the previously active one; pin: null unpins)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "1.0.0"}, {"version": None}]})
-
-    version: str | None = Field(default=None, description="'1.2.0' or 'v1.2.0'")
-
-    @field_validator("version")
-    @classmethod
-    def _check(cls, value: str | None) -> str | None:
-        if value is not None and not _VERSION_RE.fullmatch(value):
-            raise ValueError("must be a version like '1.2.0'")
-        return value
-
-
-class ABRequest(BaseModel):
-    """Traffic weights per version (two or more; normalised); `{}` clears the split."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"weights": {"1.0.0": 0.9, "1.1.0": 0.1}}, {"weights": {}}]}
-    )
-
-    weights: dict[str, float] = Field(description="version -> weight")
-
-    @field_validator("weights")
-    @classmethod
-    def _check(cls, value: dict[str, float]) -> dict[str, float]:
-        for version, weight in value.items():
-            if not _VERSION_RE.fullmatch(version):
-                raise ValueError(f"{version!r} is not a version like '1.2.0'")
-            if not weight >= 0 or weight == float("inf"):
-                raise ValueError(f"weight of {version} must be a finite number >= 0")
-        if len(value) == 1:
-            raise ValueError("an A/B split needs two or more versions (or {} to clear)")
-        if value and sum(value.values()) <= 0:
-            raise ValueError("weights must not all be zero")
-        return value
-
-
-class ABResponse(BaseModel):
-    """The A/B split in force (normalised weights)."""
-
-    weights: dict[str, float]
 
 
 def _status(manager: ModelManager) -> dict[str, Any]:

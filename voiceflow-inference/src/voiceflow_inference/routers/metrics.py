@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from voiceflow_inference.dependencies import get_metrics
+from voiceflow_inference.metrics import ServiceMetrics
 
 router = APIRouter(tags=["metrics"])
 
@@ -14,8 +17,7 @@ router = APIRouter(tags=["metrics"])
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition format"}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(service_metrics: ServiceMetrics = Depends(get_metrics)) -> Response:
     """Inference latency/requests/failures by model, version and endpoint; reloads; model info; A/B assignments;
     WebSocket sessions and frames; plus `http_requests_total` and `http_request_duration_seconds`."""
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(service_metrics.registry), media_type=CONTENT_TYPE_LATEST)

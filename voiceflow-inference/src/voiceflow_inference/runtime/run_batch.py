@@ -48,7 +48,7 @@ async def infer_batch(
     try:
         outputs = await run_in_threadpool(model.engine.run, audio)
     except InputError:
-        metrics.inference_failures.labels(**labels, reason=InferenceFailure.INVALID_INPUT).inc()
+        metrics.count_invalid_input(model.name, model.version, endpoint)
         raise
     except Exception:
         metrics.inference_failures.labels(**labels, reason=InferenceFailure.RUNTIME).inc()

@@ -1,4 +1,4 @@
-"""Streaming audio input: decode binary PCM frames of any length and resample them to 48 kHz.
+"""Streaming audio input: decode binary PCM frames of any length and resample them to the model's rate (48 kHz).
 
 Both classes keep state across frames so that feeding a signal in arbitrary chunks gives the same samples as
 processing the whole signal at once (bit-exact for decoding, within float rounding for resampling).
@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import firwin, resample_poly
 
-TARGET_SAMPLE_RATE: Final = 48_000
+from voiceflow_contract.spec import SAMPLE_RATE
+
 MIN_SAMPLE_RATE: Final = 8_000
 MAX_SAMPLE_RATE: Final = 192_000
 
@@ -108,7 +109,7 @@ class StreamResampler:
     tail, zero-padded like the whole-signal call. Output length over the stream is ceil(n_in * up / down).
     """
 
-    def __init__(self, sample_rate: int, target_rate: int = TARGET_SAMPLE_RATE) -> None:
+    def __init__(self, sample_rate: int, target_rate: int = SAMPLE_RATE) -> None:
         if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
             raise AudioFormatError(
                 "unsupported_sample_rate",

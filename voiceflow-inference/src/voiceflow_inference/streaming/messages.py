@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from voiceflow_inference.streaming.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, TARGET_SAMPLE_RATE, Encoding
+from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_inference.streaming.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Encoding
 
 MIN_HOP_S = 0.25
 MAX_HOP_S = 1.0
@@ -24,7 +25,7 @@ class StartMessage(_Message):
 
     type: Literal["start"] = "start"
     sample_rate: int = Field(
-        default=TARGET_SAMPLE_RATE, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE, description="Hz of the frames"
+        default=SAMPLE_RATE, ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE, description="Hz of the frames"
     )
     encoding: Encoding = Field(
         default=Encoding.PCM_F32LE, description="pcm_f32le (float32) or pcm_s16le (int16), mono, little-endian"

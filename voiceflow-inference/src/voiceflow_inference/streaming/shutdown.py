@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from voiceflow_inference.sessions import SessionTracker
+from voiceflow_inference.streaming.session_tracker import SessionTracker
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from voiceflow_inference.service_client import ServiceCallError, ServiceClient
+from voiceflow_contract.spec import SAMPLE_RATE, WINDOW_SAMPLES
+from voiceflow_inference.client.service_client import ServiceCallError, ServiceClient
 
-SAMPLE_RATE = 48000
-WINDOW_SAMPLES = 48000
 ROW_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6; leave room for JSON float rounding
 
 

@@ -1,6 +1,6 @@
 """Tracks open streaming sessions so shutdown can stop accepting, let them finish, then close them with a reason.
 
-The WebSocket router registers each session here (``app.state.sessions``)::
+The WebSocket handler (streaming/handler.py) registers each session here (``app.state.sessions``)::
 
     tracker: SessionTracker = websocket.app.state.sessions
     try:
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 CloseCallback = Callable[[str], Awaitable[None]]
 
 
-class SessionRejected(Exception):  # noqa: N818 (public name used by the WebSocket router)
+class SessionRejected(Exception):  # noqa: N818 (public name used by the WebSocket handler)
     """A new session was refused; ``code`` is machine readable, the message is for humans."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -1,7 +1,8 @@
-"""The ``deploy`` subcommand's arguments, progress and report table (the workflow is :mod:`voiceflow_inference.deploy`).
+"""The ``deploy`` subcommand's arguments, progress and report table (the workflow is
+:mod:`voiceflow_inference.client.deployment`).
 
 Kept apart from the workflow so that ``voiceflow-inference``'s parser can register ``deploy`` without importing
-httpx, rich or the registry client; they load only when the command runs.
+httpx, rich, the registry client or the contract validator (ONNX); they load only when the command runs.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voiceflow_inference import deploy as workflow
-from voiceflow_inference.deploy import (
+from voiceflow_inference.client import deploy_options
+from voiceflow_inference.client.deploy_options import (
     DEFAULT_SERVER,
     DEFAULT_SMOKE_WINDOWS,
     EXIT_USAGE,
     HTTP_SLACK_MS,
     MAX_SMOKE_WINDOWS,
-    Deployment,
     DeployOptions,
-    DeployReport,
 )
+from voiceflow_inference.client.deploy_report import STATUS_MARKS, DeployReport
+from voiceflow_inference.config import ConfigError, load_settings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,8 +44,7 @@ def render_report(report: DeployReport, console: Console) -> None:
     table.add_column("time", justify="right")
     table.add_column("detail", overflow="fold")
     for step in report.steps:
-        mark = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}[step.status]
-        table.add_row(step.name, mark, f"{step.seconds:.2f} s", step.detail)
+        table.add_row(step.name, STATUS_MARKS[step.status], f"{step.seconds:.2f} s", step.detail)
     console.print(table)
     if report.smoke is not None and report.smoke.calls:
         s = report.smoke
@@ -86,7 +86,7 @@ def add_deploy_parser(sub: Any, environments: tuple[str, ...]) -> argparse.Argum
     p: argparse.ArgumentParser = sub.add_parser(
         "deploy",
         help="deploy a registry version to a running service: validate, reload/pin, smoke test, roll back on failure",
-        description=workflow.__doc__.split("\n\n", 2)[2] if workflow.__doc__ else None,
+        description=deploy_options.__doc__.split("\n\n", 2)[2] if deploy_options.__doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -168,12 +168,13 @@ def add_deploy_parser(sub: Any, environments: tuple[str, ...]) -> argparse.Argum
 
 
 def run_deploy_command(args: argparse.Namespace) -> int:
-    """Run ``deploy`` from parsed arguments; returns the exit code (see the module docstring)."""
+    """Run ``deploy`` from parsed arguments; returns the exit code (see ``deploy_options``)."""
+    # Lazy: rich, httpx, the registry client and the ONNX validator load only when the command runs (module docstring).
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from voiceflow_inference.config import ConfigError, load_settings
-    from voiceflow_inference.service_client import ServiceClient
+    from voiceflow_inference.client.deployment import Deployment
+    from voiceflow_inference.client.service_client import ServiceClient
 
     err = Console(stderr=True)
     overrides: dict[str, Any] = {"registry_url": args.deploy_registry} if args.deploy_registry else {}

@@ -1,6 +1,6 @@
 """One streaming diarization session: audio in, 1 s windows at the hop, VAD, batched inference, online clustering.
 
-The session is plain synchronous code with no I/O so that the WebSocket router can run each step in a worker
+The session is plain synchronous code with no I/O so that the WebSocket handler can run each step in a worker
 thread (`process`, `finish`), keeping the event loop free; a session is only ever touched by its own handler, one
 step at a time. It pins one model (the object it was given) from start to stop: a hot reload swaps the manager's
 model, not this reference, so the session keeps its version and ONNX Runtime session alive until it ends.
@@ -17,20 +17,19 @@ import numpy.typing as npt
 
 from voiceflow_contract.diarization import StreamingDiarizer, to_rttm, window_speech
 from voiceflow_contract.schemas import ModelMetadata
-from voiceflow_inference.streaming.audio import TARGET_SAMPLE_RATE, FloatArray, FrameDecoder, StreamResampler
+from voiceflow_contract.spec import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT, SAMPLE_RATE, WINDOW_SAMPLES, WINDOW_SECONDS
+from voiceflow_inference.config import Limits
+from voiceflow_inference.streaming.audio import FloatArray, FrameDecoder, StreamResampler
 from voiceflow_inference.streaming.messages import FinalMessage, SegmentOut, StartMessage, WindowMessage
 
-WINDOW_S = 1.0
-WINDOW_SAMPLES = int(WINDOW_S * TARGET_SAMPLE_RATE)
-PROBABILITIES_OUTPUT = "speaker_embeddings"
-EMBEDDING_OUTPUT = "embedding"
+_DEFAULT_LIMITS = Limits()
 
 
 class Engine(Protocol):
     """What the session needs from an inference engine."""
 
     def run(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        """float32 [B, 48000] -> outputs by name."""
+        """float32 [B, WINDOW_SAMPLES] -> outputs by name."""
         ...
 
 
@@ -75,26 +74,26 @@ class Window:
     """A window cut from the 48 kHz stream, before analysis."""
 
     start_sample: int
-    end_sample: int  # exclusive; < start + 48000 only for the zero-padded last window
+    end_sample: int  # exclusive; < start + WINDOW_SAMPLES only for the zero-padded last window
     audio: FloatArray
 
     @property
     def start(self) -> float:
         """Start in seconds."""
-        return self.start_sample / TARGET_SAMPLE_RATE
+        return self.start_sample / SAMPLE_RATE
 
     @property
     def end(self) -> float:
         """End in seconds."""
-        return self.end_sample / TARGET_SAMPLE_RATE
+        return self.end_sample / SAMPLE_RATE
 
 
 @dataclass(frozen=True)
 class SessionOptions:
     """Per-server knobs of a session."""
 
-    max_session_s: float = 3600.0
-    max_batch: int = 16
+    max_session_s: float = _DEFAULT_LIMITS.max_session_seconds
+    max_batch: int = _DEFAULT_LIMITS.max_batch
     vad_threshold_db: float = -40.0
 
 
@@ -111,16 +110,16 @@ class DiarizationSession:
     def __post_init__(self) -> None:
         self.decoder = FrameDecoder(self.start.encoding)
         self.resampler = StreamResampler(self.start.sample_rate)
-        self.hop_samples = max(1, round(self.start.hop_s * TARGET_SAMPLE_RATE))
+        self.hop_samples = max(1, round(self.start.hop_s * SAMPLE_RATE))
         # The model's metadata says which output to cluster and at what threshold (what evaluation scored);
         # without one, the embedding (better for unseen speakers) at the shared defaults.
         calibration = self.model.metadata.diarization if self.model.metadata is not None else None
         self.vector_output = calibration.vector if calibration is not None else EMBEDDING_OUTPUT
-        hop_s = self.hop_samples / TARGET_SAMPLE_RATE
+        hop_s = self.hop_samples / SAMPLE_RATE
         if calibration is not None:
-            self.diarizer = StreamingDiarizer(window_s=WINDOW_S, hop_s=hop_s, threshold=calibration.threshold)
+            self.diarizer = StreamingDiarizer(window_s=WINDOW_SECONDS, hop_s=hop_s, threshold=calibration.threshold)
         else:
-            self.diarizer = StreamingDiarizer(window_s=WINDOW_S, hop_s=hop_s)
+            self.diarizer = StreamingDiarizer(window_s=WINDOW_SECONDS, hop_s=hop_s)
         self.model_name = str(self.model.name)
         self.model_version = str(self.model.version)
         self.input_samples = 0
@@ -217,7 +216,7 @@ class DiarizationSession:
         if not windows:
             return []
         # The same gate and activity mask as diarize_audio(), so live sessions score like offline evaluation.
-        gates = [window_speech(w.audio, TARGET_SAMPLE_RATE, self.options.vad_threshold_db) for w in windows]
+        gates = [window_speech(w.audio, SAMPLE_RATE, self.options.vad_threshold_db) for w in windows]
         speech = [gate for gate, _ in gates]
         voiced = [i for i, s in enumerate(speech) if s]
         probs: dict[int, npt.NDArray[np.float32]] = {}

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from voiceflow_inference.sessions import SessionRejected, SessionTracker
+from voiceflow_inference.streaming.session_tracker import SessionRejected, SessionTracker
 
 
 async def test_cap_and_duplicate_ids_are_refused() -> None:

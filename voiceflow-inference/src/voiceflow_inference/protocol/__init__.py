@@ -1,0 +1,1 @@
+"""Wire formats of the HTTP front doors: pydantic types and codecs, apart from the route handlers."""

@@ -1,0 +1,1 @@
+"""`POST /infer` (the REST API): wire types and the request codec."""
