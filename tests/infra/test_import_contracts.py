@@ -58,7 +58,8 @@ def copy_tree(root: Path) -> Path:
 
 def lint_imports(root: Path, src: Path) -> subprocess.CompletedProcess[str]:
     """lint-imports in ``root`` seeing only the copy (no cache, so every run analyses the files afresh)."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    # lint-imports prints through rich, which wraps long contract names at the terminal width: one line per result.
+    env = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "1000"}
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
     )

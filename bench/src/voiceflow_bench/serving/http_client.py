@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from voiceflow_contract.spec import PROBABILITIES_OUTPUT
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
@@ -101,7 +103,7 @@ def oip_binary_request(model: str, batch: np.ndarray) -> Request:
                     "parameters": {"binary_data_size": data.nbytes},
                 }
             ],
-            "outputs": [{"name": "speaker_embeddings", "parameters": {"binary_data": True}}],
+            "outputs": [{"name": PROBABILITIES_OUTPUT, "parameters": {"binary_data": True}}],
         }
     )
     return Request("POST", f"/v2/models/{model}/infer", header + data.tobytes(), ((HEADER_LENGTH, str(len(header))),))

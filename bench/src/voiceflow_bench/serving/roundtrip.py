@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 
 from voiceflow_bench.serving.audio import window_batch
 from voiceflow_bench.serving.stats import Summary, summarize
-from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_contract.spec import PROBABILITIES_OUTPUT, SAMPLE_RATE
 from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 Call = Callable[[], bool]
@@ -98,12 +98,12 @@ def oip_caller(url: str, model: str, *, binary: bool) -> Iterator[Call]:
     def call() -> bool:
         tensor = triton.InferInput("audio", list(audio.shape), "FP32")
         tensor.set_data_from_numpy(audio, binary_data=binary)
-        output = triton.InferRequestedOutput("speaker_embeddings", binary_data=binary)
+        output = triton.InferRequestedOutput(PROBABILITIES_OUTPUT, binary_data=binary)
         try:
             result = client.infer(model, [tensor], outputs=[output])
         except Exception:  # tritonclient raises InferenceServerException and socket errors alike
             return False
-        probs = result.as_numpy("speaker_embeddings")
+        probs = result.as_numpy(PROBABILITIES_OUTPUT)
         return probs is not None and probs.shape[0] == 1
 
     try:

@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.online import OnlineClusterer, Transform
+from voiceflow_contract.diarization.recluster import kmeans, merge_by_cohesion, nearest, speaker_centroids
+from voiceflow_contract.diarization.regions import absorb_short, merge_regions
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -206,26 +208,26 @@ class StreamingDiarizer:
             return labels
         units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None])
         current = labels[speech_idx]
-        centroids = _centroids(units, current)
+        centroids = speaker_centroids(units, current)
         # Fold away speakers with too few windows (usually windows straddling a turn change), if others exist.
         counts = {k: int(np.sum(current == k)) for k in centroids}
         least = max(self.min_cluster_windows, self.min_cluster_fraction * len(current))
         keep = [k for k, n in counts.items() if n >= least]
         if keep and len(keep) < len(centroids):
             centroids = {k: centroids[k] for k in keep}
-            current = _nearest(units, centroids)
-            centroids = _centroids(units, current)
-        current = _merge_by_cohesion(units, current, self.merge_margin)
-        current = _kmeans(units, current, self.refine_iterations)
+            current = nearest(units, centroids)
+            centroids = speaker_centroids(units, current)
+        current = merge_by_cohesion(units, current, self.merge_margin)
+        current = kmeans(units, current, self.refine_iterations)
         if self.session_centering and len(np.unique(current)) > 1:
             # Re-assign in a space without what the session's speakers share (channel, the model's bias towards some
             # training speakers): subtracting the mean of the speaker centroids (each speaker weighted equally, so a
             # dominant speaker does not turn into noise) leaves the directions in which speakers differ.
-            shared = np.mean(np.stack(list(_centroids(units, current).values())), axis=0)
+            shared = np.mean(np.stack(list(speaker_centroids(units, current).values())), axis=0)
             centred = units - shared
             centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
-            current = _kmeans(centred, current, max(self.refine_iterations, 1) * 5)
-            current = _merge_by_cohesion(units, current, self.merge_margin)
+            current = kmeans(centred, current, max(self.refine_iterations, 1) * 5)
+            current = merge_by_cohesion(units, current, self.merge_margin)
         labels[speech_idx] = current
         return labels
 
@@ -311,8 +313,8 @@ class StreamingDiarizer:
         if not self._windows:
             return []
         labels = self._smoothed(self._refined_labels())
-        merged = _merge_regions(self._regions(labels))
-        merged = _absorb_short(merged, self.min_segment_s)
+        merged = merge_regions(self._regions(labels))
+        merged = absorb_short(merged, self.min_segment_s)
         merged = self._trim_to_activity(merged)
         names: dict[int, str] = {}
         segments: list[Segment] = []
@@ -323,83 +325,6 @@ class StreamingDiarizer:
                 names[label] = speaker_name(len(names))
             segments.append(Segment(round(start, 6), round(end, 6), names[label]))
         return segments
-
-
-def _centroids(units: FloatArray, labels: npt.NDArray[np.int64]) -> dict[int, FloatArray]:
-    out: dict[int, FloatArray] = {}
-    for k in np.unique(labels):
-        total = units[labels == k].sum(axis=0)
-        norm = float(np.linalg.norm(total))
-        out[int(k)] = total / norm if norm > 0 else total
-    return out
-
-
-def _merge_by_cohesion(units: FloatArray, labels: npt.NDArray[np.int64], margin: float) -> npt.NDArray[np.int64]:
-    """Merge speakers that are one speaker split in two: their centroids are at least as similar as the windows of
-    either are to their own centroid (scale-free, so it holds whatever similarity range the model produces)."""
-    current = labels.copy()
-    centroids = _centroids(units, current)
-    while len(centroids) > 1:
-        keys = sorted(centroids)
-        mat = np.stack([centroids[k] for k in keys])
-        sims = mat @ mat.T
-        np.fill_diagonal(sims, -np.inf)
-        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        cohesion = [float(np.mean(units[current == keys[k]] @ centroids[keys[k]])) for k in (i, j)]
-        if sims[i, j] < min(cohesion) - margin:
-            break
-        a, b = keys[min(i, j)], keys[max(i, j)]
-        current = np.where(current == b, a, current)
-        centroids = _centroids(units, current)
-    return current
-
-
-def _kmeans(units: FloatArray, labels: npt.NDArray[np.int64], iterations: int) -> npt.NDArray[np.int64]:
-    """Spherical k-means passes starting from ``labels`` (a speaker that loses all windows disappears)."""
-    current = labels.copy()
-    for _ in range(iterations):
-        updated = _nearest(units, _centroids(units, current))
-        if np.array_equal(updated, current):
-            break
-        current = updated
-    return current
-
-
-def _nearest(units: FloatArray, centroids: dict[int, FloatArray]) -> npt.NDArray[np.int64]:
-    keys = np.array(sorted(centroids), dtype=np.int64)
-    mat = np.stack([centroids[int(k)] for k in keys])
-    return np.asarray(keys[np.argmax(units @ mat.T, axis=1)], dtype=np.int64)
-
-
-def _merge_regions(regions: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
-    merged: list[tuple[float, float, int]] = []
-    for start, end, label in regions:
-        if merged and merged[-1][2] == label and start - merged[-1][1] <= _TIME_EPS:
-            merged[-1] = (merged[-1][0], end, label)
-        else:
-            merged.append((start, end, label))
-    return merged
-
-
-def _absorb_short(regions: list[tuple[float, float, int]], min_s: float) -> list[tuple[float, float, int]]:
-    """Relabel too-short speaker turns to their longer touching neighbour (speech or not); repeat until stable."""
-    if min_s <= 0:
-        return regions
-    out = list(regions)
-    while True:
-        candidates = [(e - s, i) for i, (s, e, lab) in enumerate(out) if lab >= 0 and e - s < min_s - _TIME_EPS]
-        if not candidates:
-            return out
-        _, i = min(candidates)
-        s, e, _lab = out[i]
-        neighbours = []
-        if i > 0 and s - out[i - 1][1] <= _TIME_EPS:
-            neighbours.append(out[i - 1])
-        if i + 1 < len(out) and out[i + 1][0] - e <= _TIME_EPS:
-            neighbours.append(out[i + 1])
-        new_label = max(neighbours, key=lambda r: r[1] - r[0])[2] if neighbours else -1
-        out[i] = (s, e, new_label)
-        out = _merge_regions(out)
 
 
 def diarize_windows(
