@@ -8,6 +8,9 @@ Two methods, chosen per model by calibration (metadata.json ``diarization.method
   given. Cost is capped: at most ``max_points`` windows, evenly spread over the session, are clustered (O(points^2)
   memory, O(points^3) time, constants), every window then joins its nearest centroid and a few spherical k-means
   passes refine (O(windows x speakers)); the speaker count is capped at ``max_speakers``.
+* ``spectral`` (any embedding): the speaker count from the eigengap of the normalised Laplacian of the pruned cosine
+  affinity (each row keeps its strongest ``PRUNE_KEEP`` share) of the same capped set of windows, then the same
+  average linkage stopped at that count; no threshold to calibrate.
 * ``cohesion`` (the original one, tuned to fast-cnn's softmax): the online labels refined by folding away tiny
   speakers, merging speakers whose centroids are as similar as their own windows, k-means, and a session-centred pass.
 """
@@ -23,8 +26,10 @@ from voiceflow_contract.diarization.errors import DiarizationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-Method = Literal["ahc", "cohesion"]
-METHODS: tuple[Method, ...] = ("ahc", "cohesion")
+Method = Literal["ahc", "spectral", "cohesion"]
+METHODS: tuple[Method, ...] = ("ahc", "spectral", "cohesion")
+#: Fraction of each row's strongest affinities the spectral method keeps (the rest are pruned to 0).
+PRUNE_KEEP = 0.25
 
 #: Windows clustered agglomeratively at most (the rest join the nearest centroid): bounds ``finalize`` on long sessions.
 MAX_AHC_POINTS = 400
@@ -110,6 +115,24 @@ def average_linkage(points: FloatArray, threshold: float, max_clusters: int) -> 
     return labels
 
 
+def eigengap_count(points: FloatArray, max_clusters: int) -> int:
+    """Speaker count of unit rows: 1 + argmax of the gaps between the smallest eigenvalues of the normalised
+    Laplacian of their pruned, symmetrised cosine affinity."""
+    n = points.shape[0]
+    if n < 3:
+        return 1
+    affinity = points @ points.T
+    keep = max(2, int(PRUNE_KEEP * n))
+    cut = np.sort(affinity, axis=1)[:, -keep][:, None]
+    affinity = np.where(affinity >= cut, affinity, 0.0)
+    affinity = np.maximum(0.5 * (affinity + affinity.T), 0.0)
+    degree = np.maximum(affinity.sum(axis=1), 1e-12)
+    scale = 1.0 / np.sqrt(degree)
+    laplacian = np.eye(n) - scale[:, None] * affinity * scale[None, :]
+    values = np.linalg.eigvalsh(laplacian)[: min(n, max_clusters + 1)]
+    return int(np.argmax(np.diff(values))) + 1
+
+
 def recluster_ahc(
     units: FloatArray,
     threshold: float,
@@ -120,8 +143,10 @@ def recluster_ahc(
     iterations: int = 5,
     centre: bool = True,
     max_points: int = MAX_AHC_POINTS,
+    spectral: bool = False,
 ) -> IntArray:
-    """Speaker label per window from the whole session's unit vectors (see the module docstring)."""
+    """Speaker label per window from the whole session's unit vectors (see the module docstring); ``spectral``
+    takes the count from the eigengap (of the raw vectors) instead of stopping at ``threshold``."""
     if not -1.0 <= threshold <= 1.0:
         raise DiarizationError(f"final_threshold: cosine similarity must be within [-1, 1], got {threshold}")
     count = units.shape[0]
@@ -130,7 +155,11 @@ def recluster_ahc(
     space = session_centred(units) if centre and count > 1 else units
     cap = max_speakers if max_speakers is not None else FINAL_SPEAKER_CAP
     picked = np.unique(np.linspace(0, count - 1, min(count, max_points)).round().astype(np.int64))
-    sample_labels = average_linkage(space[picked], threshold, cap)
+    if spectral:
+        count_k = min(cap, eigengap_count(units[picked], cap))
+        sample_labels = average_linkage(space[picked], 1.0, count_k)
+    else:
+        sample_labels = average_linkage(space[picked], threshold, cap)
     cents = centroids(space[picked], sample_labels)
     labels = kmeans(space, nearest(space, cents), iterations)
     least = max(min_cluster_windows, min_cluster_fraction * count)

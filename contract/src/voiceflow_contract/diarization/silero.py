@@ -53,7 +53,7 @@ def _lowpass(factor: int) -> FloatArray:
     taps = cutoff * np.sinc(cutoff * n) * np.hamming(_TAPS)
     taps /= taps.sum()
     taps.flags.writeable = False
-    return taps
+    return np.asarray(taps, dtype=np.float64)
 
 
 def to_16k(windows: npt.ArrayLike, sample_rate: int) -> npt.NDArray[np.float32]:
@@ -120,3 +120,9 @@ class SileroVad:
         chunk_of_frame = np.minimum((centres * SILERO_RATE / CHUNK).astype(np.int64), probs.shape[1] - 1)
         masks = probs[:, chunk_of_frame] >= self.speech_prob
         return [(bool(m.mean() >= self.min_speech_fraction and m.any()), m) for m in masks]
+
+
+@functools.lru_cache(maxsize=1)
+def shared_silero_vad() -> SileroVad:
+    """One process-wide Silero VAD at the defaults (an ONNX Runtime session may run from several threads)."""
+    return SileroVad()

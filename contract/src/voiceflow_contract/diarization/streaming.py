@@ -90,8 +90,8 @@ class StreamingDiarizer:
         frame_s: frame period of the optional per-window ``activity`` masks given to ``push``.
         min_silence_s: with activity masks, pauses at least this long split a turn (shorter ones are bridged).
         min_speech_s: with activity masks, speech bursts shorter than this are ignored.
-        method: the final pass (``recluster``): ``ahc`` re-clusters the whole session from scratch (any embedding),
-            ``cohesion`` refines the online labels (fast-cnn's original calibration).
+        method: the final pass (``recluster``): ``ahc`` (threshold) or ``spectral`` (eigengap count) re-cluster the
+            whole session from scratch (any embedding), ``cohesion`` refines the online labels (fast-cnn's original).
         final_threshold: ``ahc`` stops merging below this cosine similarity between session-centred clusters.
     """
 
@@ -219,7 +219,7 @@ class StreamingDiarizer:
         if speech_idx.size == 0:
             return labels
         units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None])
-        if self.method == "ahc":
+        if self.method in ("ahc", "spectral"):
             labels[speech_idx] = recluster_ahc(
                 units,
                 self.final_threshold,
@@ -227,6 +227,7 @@ class StreamingDiarizer:
                 min_cluster_windows=self.min_cluster_windows,
                 min_cluster_fraction=self.min_cluster_fraction,
                 iterations=max(self.refine_iterations, 1) * 5,
+                spectral=self.method == "spectral",
             )
         else:
             labels[speech_idx] = refine_cohesion(

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voiceflow_contract.diarization.errors import DiarizationError
-from voiceflow_contract.diarization.silero import SileroVad
+from voiceflow_contract.diarization.silero import shared_silero_vad
 from voiceflow_contract.diarization.vad import window_speech
 
 VadKind = Literal["energy", "silero"]
@@ -35,5 +35,5 @@ def make_vad(kind: VadKind | str = "energy", *, threshold_db: float = -40.0) -> 
     if kind == "energy":
         return energy_vad(threshold_db)
     if kind == "silero":
-        return SileroVad()
+        return shared_silero_vad()
     raise DiarizationError(f"vad: must be one of {', '.join(VAD_KINDS)}; got {kind!r}")
