@@ -140,10 +140,13 @@ def test_calibration_uses_validation_voices_and_travels_to_metadata(
 
     cal = accuracy.calibrate(tiny_onnx.path, fit_conversations, thresholds=(0.5, 0.8))
     assert cal["vector"] in ("speaker_embeddings", "embedding") and cal["threshold"] in (0.5, 0.8)
-    assert len(cal["grid"]) == 4 and cal["validation_conversations"] == len(fit_conversations)
+    # 2 outputs x (cohesion at each threshold + spectral once)
+    assert len(cal["grid"]) == 6 and cal["validation_conversations"] == len(fit_conversations)
+    assert cal["method"] in accuracy.CALIBRATION_METHODS
     best = min(cal["grid"], key=lambda g: (g["der_collar_025"], g["der_collar_0"]))
     assert cal["validation_der_collar_025"] == best["der_collar_025"]
     doc = accuracy.evaluate(tiny_onnx.path, heldout_conversations[:1], baselines=False, calibration=cal)
     assert doc["vector_output"] == cal["vector"] and doc["calibration"]["threshold"] == cal["threshold"]
     block = DiarizationCalibration.model_validate(doc["diarization"])  # what publish_model.py writes
     assert (block.vector, block.threshold, block.hop_s) == (cal["vector"], cal["threshold"], 0.5)
+    assert block.method == cal["method"]

@@ -8,9 +8,10 @@ Two methods, chosen per model by calibration (metadata.json ``diarization.method
   given. Cost is capped: at most ``max_points`` windows, evenly spread over the session, are clustered (O(points^2)
   memory, O(points^3) time, constants), every window then joins its nearest centroid and a few spherical k-means
   passes refine (O(windows x speakers)); the speaker count is capped at ``max_speakers``.
-* ``spectral`` (any embedding): the speaker count from the eigengap of the normalised Laplacian of the pruned cosine
-  affinity (each row keeps its strongest ``PRUNE_KEEP`` share) of the same capped set of windows, then the same
-  average linkage stopped at that count; no threshold to calibrate.
+* ``spectral`` (any embedding): spectral clustering of the same capped set of windows: the speaker count from the
+  eigengap of the normalised Laplacian of their pruned cosine affinity (each row keeps its strongest ``PRUNE_KEEP``
+  share), k-means on the row-normalised spectral embedding; the other windows join the nearest session-centred
+  centroid. No threshold to calibrate; O(points^3) for the eigendecomposition, capped like ``ahc``.
 * ``cohesion`` (the original one, tuned to fast-cnn's softmax): the online labels refined by folding away tiny
   speakers, merging speakers whose centroids are as similar as their own windows, k-means, and a session-centred pass.
 """
@@ -115,22 +116,38 @@ def average_linkage(points: FloatArray, threshold: float, max_clusters: int) -> 
     return labels
 
 
-def eigengap_count(points: FloatArray, max_clusters: int) -> int:
-    """Speaker count of unit rows: 1 + argmax of the gaps between the smallest eigenvalues of the normalised
-    Laplacian of their pruned, symmetrised cosine affinity."""
+def pruned_laplacian_spectrum(points: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Eigenvalues (ascending) and eigenvectors of the normalised Laplacian of the rows' cosine affinity, each row
+    keeping its strongest ``PRUNE_KEEP`` share (symmetrised, negatives cut)."""
     n = points.shape[0]
-    if n < 3:
-        return 1
     affinity = points @ points.T
     keep = max(2, int(PRUNE_KEEP * n))
     cut = np.sort(affinity, axis=1)[:, -keep][:, None]
     affinity = np.where(affinity >= cut, affinity, 0.0)
     affinity = np.maximum(0.5 * (affinity + affinity.T), 0.0)
-    degree = np.maximum(affinity.sum(axis=1), 1e-12)
-    scale = 1.0 / np.sqrt(degree)
+    scale = 1.0 / np.sqrt(np.maximum(affinity.sum(axis=1), 1e-12))
     laplacian = np.eye(n) - scale[:, None] * affinity * scale[None, :]
-    values = np.linalg.eigvalsh(laplacian)[: min(n, max_clusters + 1)]
-    return int(np.argmax(np.diff(values))) + 1
+    values, vectors = np.linalg.eigh(laplacian)
+    return np.asarray(values, dtype=np.float64), np.asarray(vectors, dtype=np.float64)
+
+
+def eigengap_count(values: FloatArray, max_clusters: int) -> int:
+    """Speaker count from ascending Laplacian eigenvalues: 1 + argmax of the gaps among the smallest ones."""
+    head = values[: max_clusters + 1]
+    return int(np.argmax(np.diff(head))) + 1 if head.size >= 2 else 1
+
+
+def spectral_labels(points: FloatArray, max_clusters: int) -> IntArray:
+    """Spectral clustering of unit rows: eigengap count, then average linkage + k-means on the row-normalised
+    spectral embedding (the count's first eigenvectors)."""
+    if points.shape[0] < 3:
+        return np.zeros(points.shape[0], dtype=np.int64)
+    values, vectors = pruned_laplacian_spectrum(points)
+    count = eigengap_count(values, max_clusters)
+    if count == 1:
+        return np.zeros(points.shape[0], dtype=np.int64)
+    embedded = normalise_rows(vectors[:, :count])
+    return kmeans(embedded, average_linkage(embedded, 1.0, count), 30)
 
 
 def recluster_ahc(
@@ -146,7 +163,7 @@ def recluster_ahc(
     spectral: bool = False,
 ) -> IntArray:
     """Speaker label per window from the whole session's unit vectors (see the module docstring); ``spectral``
-    takes the count from the eigengap (of the raw vectors) instead of stopping at ``threshold``."""
+    clusters spectrally (eigengap count, ``threshold`` unused) instead of stopping average linkage at ``threshold``."""
     if not -1.0 <= threshold <= 1.0:
         raise DiarizationError(f"final_threshold: cosine similarity must be within [-1, 1], got {threshold}")
     count = units.shape[0]
@@ -155,16 +172,16 @@ def recluster_ahc(
     space = session_centred(units) if centre and count > 1 else units
     cap = max_speakers if max_speakers is not None else FINAL_SPEAKER_CAP
     picked = np.unique(np.linspace(0, count - 1, min(count, max_points)).round().astype(np.int64))
-    if spectral:
-        count_k = min(cap, eigengap_count(units[picked], cap))
-        sample_labels = average_linkage(space[picked], 1.0, count_k)
-    else:
-        sample_labels = average_linkage(space[picked], threshold, cap)
-    cents = centroids(space[picked], sample_labels)
-    labels = kmeans(space, nearest(space, cents), iterations)
     least = max(min_cluster_windows, min_cluster_fraction * count)
-    labels = fold_small(space, labels, least)
-    return kmeans(space, labels, iterations)
+    if spectral:
+        # The spectral labels of the clustered windows stand; the others join the nearest (session-centred) centroid.
+        sample_labels = spectral_labels(units[picked], cap)
+        labels = nearest(space, centroids(space[picked], sample_labels))
+        labels[picked] = sample_labels
+        return fold_small(space, labels, least)
+    sample_labels = average_linkage(space[picked], threshold, cap)
+    labels = kmeans(space, nearest(space, centroids(space[picked], sample_labels)), iterations)
+    return kmeans(space, fold_small(space, labels, least), iterations)
 
 
 def merge_by_cohesion(units: FloatArray, labels: IntArray, margin: float) -> IntArray:

@@ -27,7 +27,7 @@ class Window:
     start: float
     end: float
     speech: bool
-    unit: FloatArray | None
+    unit: npt.NDArray[np.float32] | None  # float32: half the memory of a long session
     label: int  # online cluster index, -1 for non-speech
     activity: npt.NDArray[np.bool_] | None = None  # frame-level speech mask from the window start, frame_s apart
 

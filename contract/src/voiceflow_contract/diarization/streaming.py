@@ -208,7 +208,7 @@ class StreamingDiarizer:
         sims = self.clusterer.similarities(unit)
         label = self.clusterer.assign_unit(unit, sims)
         similarity = float(sims[label]) if label < sims.size else (float(sims.max()) if sims.size else None)
-        self._windows.append(Window(start, end, True, unit, label, mask))
+        self._windows.append(Window(start, end, True, unit.astype(np.float32), label, mask))
         return WindowDecision(start, end, speaker_name(label), similarity)
 
     # --- finalize -------------------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ class StreamingDiarizer:
         speech_idx = np.flatnonzero(labels >= 0)
         if speech_idx.size == 0:
             return labels
-        units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None])
+        units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None]).astype(np.float64)
         if self.method in ("ahc", "spectral"):
             labels[speech_idx] = recluster_ahc(
                 units,

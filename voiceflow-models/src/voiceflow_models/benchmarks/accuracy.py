@@ -44,6 +44,9 @@ VectorFn = Callable[[np.ndarray], np.ndarray]
 OUTPUTS = ("speaker_embeddings", "embedding")
 #: Thresholds tried by `calibrate` (StreamingDiarizer's cosine similarity for opening a new speaker).
 CALIBRATION_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: Final passes tried by `calibrate` (StreamingDiarizer ``method``): the original cohesion refinement at every
+#: threshold, and spectral re-clustering (eigengap speaker count; the online threshold only shapes live labels).
+CALIBRATION_METHODS = ("cohesion", "spectral")
 
 
 @dataclass
@@ -53,6 +56,7 @@ class DiarizationSettings:
     hop_s: float = 0.5
     vad_threshold_db: float = -40.0
     threshold: float | None = None
+    method: str | None = None  # StreamingDiarizer's final pass; None = its default
     max_speakers: int | None = None
     baseline_fit_seed: int = 7  # validation-voice conversations the MFCC standardisation is fitted on
     options: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +66,8 @@ class DiarizationSettings:
         opts = dict(self.options)
         if self.threshold is not None:
             opts["threshold"] = self.threshold
+        if self.method is not None:
+            opts["method"] = self.method
         if self.max_speakers is not None:
             opts["max_speakers"] = self.max_speakers
         return opts
@@ -258,20 +264,30 @@ def calibrate(
     *,
     thresholds: Sequence[float] = CALIBRATION_THRESHOLDS,
     outputs: Sequence[str] = OUTPUTS,
+    methods: Sequence[str] = CALIBRATION_METHODS,
 ) -> dict[str, Any]:
-    """Pick the output and clustering threshold with the lowest DER (collar 0.25 s, then collar 0) on `conversations`
-    (validation voices: the test set never tunes anything). Returns metadata.json's `diarization` block + the grid."""
+    """Pick the output, final pass and clustering threshold with the lowest DER (collar 0.25 s, then collar 0) on
+    `conversations` (validation voices: the test set never tunes anything). Returns metadata.json's `diarization`
+    block + the grid. Ties keep the earlier entry, so the original cohesion pass stays unless another is better."""
     base = settings or DiarizationSettings()
     grid = []
     for output in [o for o in outputs if o in output_names(model_path)]:
         fn = onnx_vectors(model_path, output)  # memoised: one model pass per output, re-clustered per threshold
-        grid += [{"vector": output, **g} for g in threshold_grid(fn, conversations, base, thresholds)]
+        for method in methods:
+            # The spectral pass needs no threshold: one online threshold (the shared default) is enough for it.
+            method_thresholds = thresholds if method == "cohesion" else thresholds[-1:]
+            method_settings = replace(base, method=method)
+            grid += [
+                {"vector": output, "method": method, **g}
+                for g in threshold_grid(fn, conversations, method_settings, method_thresholds)
+            ]
     if not grid:
         raise ValueError(f"calibrate: {model_path} has none of the outputs {list(outputs)}")
     best = min(grid, key=_rank)
     return {
         "vector": best["vector"],
         "threshold": best["threshold"],
+        "method": best["method"],
         "hop_s": base.hop_s,
         "validation_der_collar_025": best["der_collar_025"],
         "validation_conversations": len(conversations),
@@ -303,7 +319,9 @@ def evaluate(
     model_settings = settings
     if calibration is not None:
         output = calibration["vector"]
-        model_settings = replace(settings, threshold=calibration["threshold"])
+        model_settings = replace(
+            settings, threshold=calibration["threshold"], method=calibration.get("method", settings.method)
+        )
     systems: dict[str, tuple[VectorFn, DiarizationSettings]] = {}
     if model_path is not None:
         systems["model"] = (onnx_vectors(model_path, output), model_settings)
@@ -359,6 +377,8 @@ def evaluate(
         doc["diarization"] = {"vector": output, "hop_s": settings.hop_s}
         if threshold is not None:
             doc["diarization"]["threshold"] = threshold
+        if model_settings.method is not None:
+            doc["diarization"]["method"] = model_settings.method
     return doc
 
 

@@ -14,7 +14,7 @@ vector and the VAD:
 This recording is the development recording: the final-pass threshold is tuned on it (``--sweep`` prints the grid),
 so its figures are development figures, not an independent evaluation.
 
-    python -m voiceflow_models.benchmarks.real_sample [--sample-dir data/real-sample] [--sweep] [--json OUT]
+    make real-sample real-sample-der     # or: python -m voiceflow_models.benchmarks.real_sample [--sweep] [--json OUT]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import hashlib
 import json
 import sys
 import wave
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ from voiceflow_contract.diarization.pipeline import diarize_audio
 from voiceflow_models.training.metrics import score_diarization
 
 DEFAULT_SAMPLE_DIR = Path("data/real-sample")
+#: The wheel `make real-sample` downloads (pip download --no-deps) and the files it takes from it.
+SAMPLE_WHEEL = "pyannote.audio==4.0.7"
+SAMPLE_MEMBERS = ("pyannote/audio/sample/sample.wav", "pyannote/audio/sample/sample.rttm")
 SAMPLE_RATE_16K = 16_000
 #: The final-pass settings this script (and a GE2E model's calibration) uses: chosen with --sweep on this recording.
 GE2E_METHOD = "spectral"
@@ -70,6 +74,21 @@ def load_sample(sample_dir: Path) -> Recording:
     audio = pcm.reshape(-1, channels).mean(axis=1).astype(np.float32) / 32768.0
     turns = [seg for segs in parse_rttm(rttm_path.read_text()).values() for seg in segs]
     return Recording(audio, rate, sorted(turns))
+
+
+def unpack_sample(wheel_dir: Path, sample_dir: Path) -> list[Path]:
+    """Take sample.wav and sample.rttm out of the pyannote.audio wheel in ``wheel_dir`` into ``sample_dir``."""
+    wheels = sorted(wheel_dir.glob("pyannote_audio-*.whl"))
+    if not wheels:
+        raise FileNotFoundError(f"{wheel_dir}: no pyannote_audio-*.whl (pip download --no-deps {SAMPLE_WHEEL})")
+    sample_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        for member in SAMPLE_MEMBERS:
+            target = sample_dir / Path(member).name
+            target.write_bytes(wheel.read(member))
+            written.append(target)
+    return written
 
 
 def _slaney_mel(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
@@ -227,7 +246,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample-dir", type=Path, default=DEFAULT_SAMPLE_DIR, help="where `make real-sample` put it")
     parser.add_argument("--sweep", action="store_true", help="also print DER over the final-pass threshold grid")
     parser.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
+    parser.add_argument(
+        "--unpack", type=Path, default=None, metavar="WHEEL_DIR", help="only unpack the sample from the wheel there"
+    )
     args = parser.parse_args(argv)
+    if args.unpack is not None:
+        for path in unpack_sample(args.unpack, args.sample_dir):
+            print(path)
+        return 0
     try:
         doc = measure(args.sample_dir, sweep=args.sweep)
     except FileNotFoundError as exc:
