@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['finalize_extra_mb']:.1f} MB",
             str(r["final_speakers"]),
         )
-    Console().print(table)
+    Console(width=160).print(table)
     return 0
 
 

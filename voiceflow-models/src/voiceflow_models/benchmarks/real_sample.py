@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    console = Console()
+    console = Console(width=160)
     console.print(table(doc))
     for row in doc.get("sweep", []):
         console.print(
