@@ -75,7 +75,7 @@ def test_average_linkage_and_eigengap_building_blocks() -> None:
     assert np.allclose(np.linalg.norm(centred, axis=1), 1.0)
     labels = average_linkage(centred, 0.0, 16)
     assert len(np.unique(labels)) == 3
-    values, _ = pruned_laplacian_spectrum(units)
+    values, _ = pruned_laplacian_spectrum(units, 0.3)
     assert eigengap_count(values, 8) == 3
 
 
