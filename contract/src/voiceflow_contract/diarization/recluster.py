@@ -9,8 +9,8 @@ Two methods, chosen per model by calibration (metadata.json ``diarization.method
   memory, O(points^3) time, constants), every window then joins its nearest centroid and a few spherical k-means
   passes refine (O(windows x speakers)); the speaker count is capped at ``max_speakers``.
 * ``spectral`` (any embedding): spectral clustering of the same capped set of windows: the speaker count from the
-  eigengap of the normalised Laplacian of their pruned cosine affinity (each row keeps its strongest share, the share
-  from ``PRUNE_KEEPS`` with the clearest gap), k-means on the row-normalised spectral embedding; the other windows join the nearest session-centred
+  eigengap of the normalised Laplacian of their pruned cosine affinity (each row keeps its strongest ``PRUNE_KEEP`` share,
+  at least ``MIN_NEIGHBOURS``), k-means on the row-normalised spectral embedding; the other windows join the nearest session-centred
   centroid. No threshold to calibrate; O(points^3) for the eigendecomposition, capped like ``ahc``.
 * ``cohesion`` (the original one, tuned to fast-cnn's softmax): the online labels refined by folding away tiny
   speakers, merging speakers whose centroids are as similar as their own windows, k-means, and a session-centred pass.
@@ -29,9 +29,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Method = Literal["ahc", "spectral", "cohesion"]
 METHODS: tuple[Method, ...] = ("ahc", "spectral", "cohesion")
-#: Fractions of each row's strongest affinities the spectral method tries keeping (the rest pruned to 0); it uses the
-#: one with the clearest eigengap for its pruning (NME-SC's criterion: the smallest keep / normalised max gap).
-PRUNE_KEEPS = (0.1, 0.2, 0.3, 0.4, 0.5)
+#: Share of each row's strongest affinities the spectral method keeps (the rest pruned to 0), and the fewest
+#: neighbours it keeps: in a short session a smaller graph falls apart into one component per few windows.
+PRUNE_KEEP = 0.25
+MIN_NEIGHBOURS = 12
 
 #: Windows clustered agglomeratively at most (the rest join the nearest centroid): bounds ``finalize`` on long sessions.
 MAX_AHC_POINTS = 300
@@ -122,7 +123,7 @@ def pruned_laplacian_spectrum(points: FloatArray, keep_fraction: float) -> tuple
     keeping its strongest ``keep_fraction`` share (symmetrised, negatives cut)."""
     n = points.shape[0]
     affinity = points @ points.T
-    keep = max(2, int(keep_fraction * n))
+    keep = min(n, max(MIN_NEIGHBOURS, int(keep_fraction * n)))
     cut = np.sort(affinity, axis=1)[:, -keep][:, None]
     affinity = np.where(affinity >= cut, affinity, 0.0)
     affinity = np.maximum(0.5 * (affinity + affinity.T), 0.0)
@@ -143,16 +144,7 @@ def spectral_labels(points: FloatArray, max_clusters: int) -> IntArray:
     spectral embedding (the count's first eigenvectors)."""
     if points.shape[0] < 3:
         return np.zeros(points.shape[0], dtype=np.int64)
-    best: tuple[float, FloatArray, FloatArray] | None = None
-    for keep in PRUNE_KEEPS:
-        values, vectors = pruned_laplacian_spectrum(points, keep)
-        head = values[: max_clusters + 1]
-        gap = float(np.max(np.diff(head))) / max(float(values[-1]), 1e-10)
-        ratio = keep / max(gap, 1e-10)
-        if best is None or ratio < best[0]:
-            best = (ratio, values, vectors)
-    assert best is not None
-    _, values, vectors = best
+    values, vectors = pruned_laplacian_spectrum(points, PRUNE_KEEP)
     count = eigengap_count(values, max_clusters)
     if count == 1:
         return np.zeros(points.shape[0], dtype=np.int64)
