@@ -9,9 +9,10 @@ Two methods, chosen per model by calibration (metadata.json ``diarization.method
   memory, O(points^3) time, constants), every window then joins its nearest centroid and a few spherical k-means
   passes refine (O(windows x speakers)); the speaker count is capped at ``max_speakers``.
 * ``spectral`` (any embedding): spectral clustering of the same capped set of windows: the speaker count from the
-  eigengap of the normalised Laplacian of their pruned cosine affinity (each row keeps its strongest ``PRUNE_KEEP`` share,
-  at least ``MIN_NEIGHBOURS``), k-means on the row-normalised spectral embedding; the other windows join the nearest session-centred
-  centroid. No threshold to calibrate; O(points^3) for the eigendecomposition, capped like ``ahc``.
+  eigengap of the normalised Laplacian of their pruned cosine affinity (each row keeps its strongest ``PRUNE_KEEP``
+  share, at least ``MIN_NEIGHBOURS``), k-means on the row-normalised spectral embedding; the other windows join the
+  nearest session-centred centroid. No threshold to calibrate; O(points^3) for the eigendecomposition, capped like
+  ``ahc``.
 * ``cohesion`` (the original one, tuned to fast-cnn's softmax): the online labels refined by folding away tiny
   speakers, merging speakers whose centroids are as similar as their own windows, k-means, and a session-centred pass.
 """
