@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiceflow_contract.diarization import DiarizationError, OnlineClusterer, StreamingDiarizer, recluster_ahc
+from voiceflow_contract.diarization import DiarizationError, OnlineClusterer, StreamingDiarizer, recluster_session
 from voiceflow_contract.diarization.online import ONLINE_SPEAKER_CAP
 from voiceflow_contract.diarization.recluster import (
     MAX_AHC_POINTS,
@@ -41,7 +41,7 @@ def test_recluster_finds_the_speakers_without_the_count(n_speakers: int, spectra
     units, truth = _embedding_session(n_speakers, seed=n_speakers)
     # Raw cosine between any two windows is high (the shared direction): the online threshold would merge them all.
     assert float(np.min(units @ units.T)) > 0.5
-    found = recluster_ahc(units, 0.0, spectral=spectral)
+    found = recluster_session(units, 0.0, spectral=spectral)
     assert len(np.unique(found)) == n_speakers
     assert _agreement(found, truth) >= 0.95
 
@@ -50,22 +50,22 @@ def test_spectral_keeps_one_speaker_one() -> None:
     # Centring a one-speaker session leaves only noise, which average linkage at a threshold near 0 splits (why the
     # spectral pass, whose eigengap sees one connected affinity graph, is the one calibrated for embeddings).
     units, _ = _embedding_session(1, seed=3)
-    assert len(np.unique(recluster_ahc(units, 0.0, spectral=True))) == 1
+    assert len(np.unique(recluster_session(units, 0.0, spectral=True))) == 1
 
 
 def test_recluster_respects_the_speaker_cap_and_validates() -> None:
     units, _ = _embedding_session(4, seed=1)
-    assert len(np.unique(recluster_ahc(units, 0.0, max_speakers=2))) <= 2
+    assert len(np.unique(recluster_session(units, 0.0, max_speakers=2))) <= 2
     with pytest.raises(DiarizationError, match="final_threshold"):
-        recluster_ahc(units, 1.5)
-    assert recluster_ahc(np.zeros((0, 8)), 0.0).size == 0
+        recluster_session(units, 1.5)
+    assert recluster_session(np.zeros((0, 8)), 0.0).size == 0
 
 
 def test_recluster_caps_the_clustered_windows() -> None:
     # A long session: only MAX_AHC_POINTS windows are clustered, the rest join the nearest centroid.
     units, truth = _embedding_session(2, windows_per_turn=60, turns=12, seed=4)
     assert units.shape[0] > MAX_AHC_POINTS
-    found = recluster_ahc(units, 0.0, spectral=True)
+    found = recluster_session(units, 0.0, spectral=True)
     assert found.shape == truth.shape and _agreement(found, truth) >= 0.95
 
 

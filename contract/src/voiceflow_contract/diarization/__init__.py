@@ -10,7 +10,7 @@ from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.framing import frame_audio
 from voiceflow_contract.diarization.online import OnlineClusterer, looks_like_probabilities, to_unit_vector
 from voiceflow_contract.diarization.pipeline import EmbedFn, diarize_audio
-from voiceflow_contract.diarization.recluster import METHODS, Method, recluster_ahc
+from voiceflow_contract.diarization.recluster import METHODS, Method, recluster_session
 from voiceflow_contract.diarization.rttm import parse_rttm, to_rttm
 from voiceflow_contract.diarization.silero import SileroVad
 from voiceflow_contract.diarization.streaming import (
@@ -45,7 +45,7 @@ __all__ = [
     "looks_like_probabilities",
     "make_vad",
     "parse_rttm",
-    "recluster_ahc",
+    "recluster_session",
     "speaker_name",
     "speech_frames",
     "to_rttm",

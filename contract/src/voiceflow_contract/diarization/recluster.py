@@ -1,6 +1,6 @@
 """Whole-session re-clustering for ``StreamingDiarizer.finalize``: the final answer, correcting the online pass.
 
-Two methods, chosen per model by calibration (metadata.json ``diarization.method``):
+Three methods, chosen per model by calibration (metadata.json ``diarization.method``):
 
 * ``ahc`` (any embedding): per-session normalisation (the session's mean unit vector is removed, so what all windows
   share, the channel and the encoder's bias, no longer dominates the cosine), then average-linkage agglomerative
@@ -153,7 +153,7 @@ def spectral_labels(points: FloatArray, max_clusters: int) -> IntArray:
     return kmeans(embedded, average_linkage(embedded, 1.0, count), 30)
 
 
-def recluster_ahc(
+def recluster_session(
     units: FloatArray,
     threshold: float,
     *,

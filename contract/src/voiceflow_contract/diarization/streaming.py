@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.online import OnlineClusterer, Transform
-from voiceflow_contract.diarization.recluster import METHODS, Method, recluster_ahc, refine_cohesion
+from voiceflow_contract.diarization.recluster import METHODS, Method, recluster_session, refine_cohesion
 from voiceflow_contract.diarization.regions import (
     TIME_EPS,
     Window,
@@ -220,7 +220,7 @@ class StreamingDiarizer:
             return labels
         units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None]).astype(np.float64)
         if self.method in ("ahc", "spectral"):
-            labels[speech_idx] = recluster_ahc(
+            labels[speech_idx] = recluster_session(
                 units,
                 self.final_threshold,
                 max_speakers=self.clusterer.max_speakers,
