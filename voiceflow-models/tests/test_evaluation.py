@@ -12,7 +12,7 @@ from voiceflow_models.evaluation.accuracy_report import evaluate
 from voiceflow_models.evaluation.baselines import evaluate_oracle, one_speaker_theory_der, one_speaker_vectors
 from voiceflow_models.evaluation.calibration import calibrate
 from voiceflow_models.evaluation.metrics import score_diarization
-from voiceflow_models.evaluation.scoring import DiarizationSettings, diarize
+from voiceflow_models.evaluation.scoring import CALIBRATION_METHODS, DiarizationSettings, diarize
 from voiceflow_models.evaluation.timing import benchmark_torch
 
 
@@ -62,13 +62,16 @@ def test_calibration_uses_validation_voices_and_travels_to_metadata(
 ):
     cal = calibrate(tiny_onnx.path, fit_conversations, thresholds=(0.5, 0.8))
     assert cal["vector"] in ("speaker_embeddings", "embedding") and cal["threshold"] in (0.5, 0.8)
-    assert len(cal["grid"]) == 4 and cal["validation_conversations"] == len(fit_conversations)
+    # 2 outputs x (cohesion at each threshold + spectral once)
+    assert len(cal["grid"]) == 6 and cal["validation_conversations"] == len(fit_conversations)
+    assert cal["method"] in CALIBRATION_METHODS
     best = min(cal["grid"], key=lambda g: (g["der_collar_025"], g["der_collar_0"]))
     assert cal["validation_der_collar_025"] == best["der_collar_025"]
     doc = evaluate(tiny_onnx.path, heldout_conversations[:1], baselines=False, calibration=cal)
     assert doc["vector_output"] == cal["vector"] and doc["calibration"]["threshold"] == cal["threshold"]
     block = DiarizationCalibration.model_validate(doc["diarization"])  # what release.publish writes
     assert (block.vector, block.threshold, block.hop_s) == (cal["vector"], cal["threshold"], 0.5)
+    assert block.method == cal["method"]
 
 
 def test_torch_eager_side_by_side(tiny_network):

@@ -59,6 +59,12 @@ def to_unit_vector(vector: npt.ArrayLike, transform: Transform = "auto") -> Floa
     return np.asarray(out / norm, dtype=np.float64)
 
 
+#: Speakers the online pass opens at most when the caller sets no ``max_speakers``: each window is compared with every
+#: centroid, so the cap bounds the per-window cost (and memory) however long the session runs. Beyond it a window joins
+#: the closest speaker; ``finalize`` re-clusters the whole session anyway.
+ONLINE_SPEAKER_CAP = 32
+
+
 @dataclass
 class Cluster:
     """One speaker: running sum of unit vectors (the centroid direction) and how many windows joined."""
@@ -78,8 +84,10 @@ class Cluster:
 class OnlineClusterer:
     """Leader-follower clustering with running-mean centroids.
 
-    ``threshold`` is the cosine similarity below which a window starts a new speaker (unless ``max_speakers`` is
-    reached, in which case it joins the closest one). Cluster indices are assigned in order of appearance.
+    ``threshold`` is the cosine similarity below which a window starts a new speaker (unless ``max_speakers``, or
+    ``ONLINE_SPEAKER_CAP`` when it is None, is reached, in which case it joins the closest one). Cluster indices are
+    assigned in order of appearance. The unit centroids are kept in one matrix updated in place, so a window costs
+    O(speakers x dim) whatever the session length.
     """
 
     threshold: float = 0.5
@@ -87,12 +95,18 @@ class OnlineClusterer:
     transform: Transform = "auto"
     clusters: list[Cluster] = field(default_factory=list)
     dim: int | None = None
+    _matrix: FloatArray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.threshold <= 1.0:
             raise DiarizationError(f"threshold: cosine similarity must be within [-1, 1], got {self.threshold}")
         if self.max_speakers is not None and self.max_speakers < 1:
             raise DiarizationError(f"max_speakers: must be >= 1 or None, got {self.max_speakers}")
+
+    @property
+    def speaker_cap(self) -> int:
+        """Most speakers the online pass opens."""
+        return self.max_speakers if self.max_speakers is not None else ONLINE_SPEAKER_CAP
 
     def prepare(self, vector: npt.ArrayLike) -> FloatArray:
         """Validate ``vector`` (same length as earlier ones) and map it to a unit vector."""
@@ -105,24 +119,30 @@ class OnlineClusterer:
 
     def similarities(self, unit: FloatArray) -> FloatArray:
         """Cosine similarity of a unit vector to every centroid (empty when no speaker exists yet)."""
-        if not self.clusters:
+        if self._matrix is None or not self.clusters:
             return np.zeros(0)
-        centroids = np.stack([c.centroid for c in self.clusters])
-        return np.asarray(centroids @ unit, dtype=np.float64)
+        return np.asarray(self._matrix[: len(self.clusters)] @ unit, dtype=np.float64)
 
     def assign(self, vector: npt.ArrayLike) -> int:
         """Assign one window vector to a speaker index, creating a speaker if needed, and update its centroid."""
         return self.assign_unit(self.prepare(vector))
 
-    def assign_unit(self, unit: FloatArray) -> int:
-        """``assign`` for a vector already passed through :meth:`prepare`."""
-        sims = self.similarities(unit)
-        full = self.max_speakers is not None and len(self.clusters) >= self.max_speakers
+    def assign_unit(self, unit: FloatArray, sims: FloatArray | None = None) -> int:
+        """``assign`` for a vector already passed through :meth:`prepare` (``sims``: its :meth:`similarities`)."""
+        if sims is None:
+            sims = self.similarities(unit)
+        full = len(self.clusters) >= self.speaker_cap
         if sims.size and (float(sims.max()) >= self.threshold or full):
             best = int(np.argmax(sims))
-            self.clusters[best].total = self.clusters[best].total + unit
-            self.clusters[best].count += 1
+            cluster = self.clusters[best]
+            cluster.total = cluster.total + unit
+            cluster.count += 1
+            assert self._matrix is not None
+            self._matrix[best] = cluster.centroid
             return best
+        if self._matrix is None:
+            self._matrix = np.zeros((self.speaker_cap, unit.size))
+        self._matrix[len(self.clusters)] = unit
         self.clusters.append(Cluster(index=len(self.clusters), total=unit.copy()))
         return len(self.clusters) - 1
 

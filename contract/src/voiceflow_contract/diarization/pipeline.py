@@ -12,8 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from voiceflow_contract.diarization.errors import DiarizationError
-from voiceflow_contract.diarization.segments import Segment, StreamingDiarizer, frame_audio
-from voiceflow_contract.diarization.vad import window_speech
+from voiceflow_contract.diarization.framing import frame_audio
+from voiceflow_contract.diarization.streaming import Segment, StreamingDiarizer
+from voiceflow_contract.diarization.vad_select import VadKind, WindowVad, make_vad
 
 #: Model call: float32 windows [B, window_samples] -> vectors [B, D] (softmax probabilities or embeddings).
 EmbedFn = Callable[[npt.NDArray[np.float32]], npt.ArrayLike]
@@ -28,17 +29,20 @@ def diarize_audio(
     hop_s: float = 0.5,
     threshold_db: float = -40.0,
     batch_size: int = 32,
+    vad: VadKind | WindowVad = "energy",
     **options: object,
 ) -> list[Segment]:
     """Speaker turns of ``audio`` (mono, ``sample_rate``; the model's rate, 48 kHz for the contract).
 
-    Windows that fail the VAD are not embedded. ``options`` go to :class:`StreamingDiarizer` (threshold,
+    Windows that fail the VAD (``vad``: ``energy``, the default, with ``threshold_db``; ``silero``; or a window VAD
+    from ``make_vad``) are not embedded. ``options`` go to :class:`StreamingDiarizer` (threshold,
     max_speakers, min_segment_s, ...).
     """
     if batch_size < 1:
         raise DiarizationError(f"batch_size: must be >= 1, got {batch_size}")
     starts, ends, windows = frame_audio(audio, sample_rate, window_s, hop_s)
-    gates = [window_speech(w, sample_rate, threshold_db) for w in windows]
+    gate = make_vad(vad, threshold_db=threshold_db) if isinstance(vad, str) else vad
+    gates = [g for b in range(0, len(windows), batch_size) for g in gate(windows[b : b + batch_size], sample_rate)]
     speech_idx = [i for i, (speech, _) in enumerate(gates) if speech]
     vectors: dict[int, npt.NDArray[np.float64]] = {}
     for b in range(0, len(speech_idx), batch_size):

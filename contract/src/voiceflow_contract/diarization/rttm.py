@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from voiceflow_contract.diarization.errors import DiarizationError
-from voiceflow_contract.diarization.segments import Segment
+from voiceflow_contract.diarization.streaming import Segment
 
 
 def _check_token(value: str, name: str) -> None:

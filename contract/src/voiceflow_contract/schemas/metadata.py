@@ -94,7 +94,26 @@ class DiarizationCalibration(StrictModel):
     vector: Literal["speaker_embeddings", "embedding"] = Field(
         default="speaker_embeddings", description="Which ONNX output is clustered: the softmax or the embedding"
     )
-    threshold: float = Field(default=0.8, gt=0, le=2, description="StreamingDiarizer cosine-similarity threshold")
+    threshold: float = Field(
+        default=0.8,
+        ge=-1,
+        le=1,
+        description="Online pass: cosine similarity below which a window opens a new speaker (range [-1, 1])",
+    )
+    method: Literal["ahc", "spectral", "cohesion"] = Field(
+        default="cohesion",
+        description="Final pass (finalize re-clusters the session): ahc (threshold), spectral (eigengap speaker "
+        "count) or cohesion (refines the online labels; what models calibrated before this field used)",
+    )
+    final_threshold: float = Field(
+        default=0.0,
+        ge=-1,
+        le=1,
+        description="ahc: stop merging below this cosine similarity between session-centred clusters",
+    )
+    vad: Literal["energy", "silero"] = Field(
+        default="energy", description="Window VAD: energy + spectral flatness, or Silero VAD (ONNX, ONNX Runtime)"
+    )
     hop_s: float = Field(default=0.5, gt=0, le=1, description="Window hop the calibration was measured at")
 
 

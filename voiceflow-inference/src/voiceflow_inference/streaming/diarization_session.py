@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from voiceflow_contract.diarization import StreamingDiarizer, to_rttm, window_speech
+from voiceflow_contract.diarization import StreamingDiarizer, make_vad, to_rttm
 from voiceflow_contract.schemas import ModelMetadata
 from voiceflow_contract.spec import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT, SAMPLE_RATE, WINDOW_SAMPLES, WINDOW_SECONDS
 from voiceflow_inference.config import Limits
@@ -117,9 +117,17 @@ class DiarizationSession:
         self.vector_output = calibration.vector if calibration is not None else EMBEDDING_OUTPUT
         hop_s = self.hop_samples / SAMPLE_RATE
         if calibration is not None:
-            self.diarizer = StreamingDiarizer(window_s=WINDOW_SECONDS, hop_s=hop_s, threshold=calibration.threshold)
+            self.diarizer = StreamingDiarizer(
+                window_s=WINDOW_SECONDS,
+                hop_s=hop_s,
+                threshold=calibration.threshold,
+                method=calibration.method,
+                final_threshold=calibration.final_threshold,
+            )
+            self.vad = make_vad(calibration.vad, threshold_db=self.options.vad_threshold_db)
         else:
             self.diarizer = StreamingDiarizer(window_s=WINDOW_SECONDS, hop_s=hop_s)
+            self.vad = make_vad("energy", threshold_db=self.options.vad_threshold_db)
         self.model_name = str(self.model.name)
         self.model_version = str(self.model.version)
         self.input_samples = 0
@@ -216,7 +224,7 @@ class DiarizationSession:
         if not windows:
             return []
         # The same gate and activity mask as diarize_audio(), so live sessions score like offline evaluation.
-        gates = [window_speech(w.audio, SAMPLE_RATE, self.options.vad_threshold_db) for w in windows]
+        gates = self.vad(np.stack([w.audio for w in windows]), SAMPLE_RATE)
         speech = [gate for gate, _ in gates]
         voiced = [i for i, s in enumerate(speech) if s]
         probs: dict[int, npt.NDArray[np.float32]] = {}

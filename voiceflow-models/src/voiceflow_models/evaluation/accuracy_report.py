@@ -50,7 +50,9 @@ def evaluate(
     model_settings = settings
     if calibration is not None:
         output = calibration["vector"]
-        model_settings = replace(settings, threshold=calibration["threshold"])
+        model_settings = replace(
+            settings, threshold=calibration["threshold"], method=calibration.get("method", settings.method)
+        )
     systems: dict[str, tuple[VectorFn, DiarizationSettings]] = {}
     if model_path is not None:
         systems["model"] = (onnx_vectors(model_path, output), model_settings)
@@ -106,6 +108,8 @@ def evaluate(
         doc["diarization"] = {"vector": output, "hop_s": settings.hop_s}
         if threshold is not None:
             doc["diarization"]["threshold"] = threshold
+        if model_settings.method is not None:
+            doc["diarization"]["method"] = model_settings.method
     return doc
 
 

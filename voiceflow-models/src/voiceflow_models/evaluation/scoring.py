@@ -21,6 +21,9 @@ from voiceflow_models.evaluation.onnx_vectors import VectorFn
 
 #: Thresholds tried by calibration (StreamingDiarizer's cosine similarity for opening a new speaker).
 CALIBRATION_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: Final passes tried by `calibrate` (StreamingDiarizer ``method``): the original cohesion refinement at every
+#: threshold, and spectral re-clustering (eigengap speaker count; the online threshold only shapes live labels).
+CALIBRATION_METHODS = ("cohesion", "spectral")
 
 
 @dataclass
@@ -30,6 +33,7 @@ class DiarizationSettings:
     hop_s: float = 0.5
     vad_threshold_db: float = -40.0
     threshold: float | None = None
+    method: str | None = None  # StreamingDiarizer's final pass; None = its default
     max_speakers: int | None = None
     baseline_fit_seed: int = 7  # validation-voice conversations the MFCC standardisation is fitted on
     options: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +43,8 @@ class DiarizationSettings:
         opts = dict(self.options)
         if self.threshold is not None:
             opts["threshold"] = self.threshold
+        if self.method is not None:
+            opts["method"] = self.method
         if self.max_speakers is not None:
             opts["max_speakers"] = self.max_speakers
         return opts

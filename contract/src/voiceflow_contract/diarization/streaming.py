@@ -1,15 +1,14 @@
 """Streaming diarization: per-window speaker vectors in, speaker turns out.
 
 Windows (typically 1 s every 0.5 s) arrive in time order with the model's vector and a VAD flag. ``push`` decides a
-speaker for each window at once (online clustering); ``finalize`` refines the whole session (drops spurious one-window
-speakers, merges speakers that turned out to be the same, re-assigns windows to the final centroids, mode-filters the
-label sequence) and turns windows into turns: each window owns the hop-sized region around its centre, adjacent
-same-speaker regions merge, and segments shorter than ``min_segment_s`` are absorbed by a neighbour or dropped.
+speaker for each window at once (online clustering, bounded cost per window); ``finalize`` re-clusters the whole
+session (``recluster``: the ``ahc`` or ``cohesion`` method), mode-filters the label sequence and turns windows into
+turns (``regions``): each window owns the hop-sized region around its centre, adjacent same-speaker regions merge, and
+segments shorter than ``min_segment_s`` are absorbed by a neighbour or dropped.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,15 +17,27 @@ import numpy.typing as npt
 
 from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.online import OnlineClusterer, Transform
-from voiceflow_contract.diarization.recluster import kmeans, merge_by_cohesion, nearest, speaker_centroids
-from voiceflow_contract.diarization.regions import absorb_short, merge_regions
+from voiceflow_contract.diarization.recluster import METHODS, Method, recluster_session, refine_cohesion
+from voiceflow_contract.diarization.regions import (
+    TIME_EPS,
+    Window,
+    absorb_short,
+    labelled_regions,
+    merge_regions,
+    mode_filter,
+    speech_spans,
+    trim_to_activity,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
-_TIME_EPS = 1e-6
-#: Cosine similarity below which a window opens a new speaker. Deliberately high: over-splitting is undone in
-#: ``finalize`` (cohesion merge), a missed speaker is not.
+#: Cosine similarity below which a window opens a new speaker online. Deliberately high: over-splitting is undone in
+#: ``finalize``, a missed speaker is not.
 DEFAULT_THRESHOLD = 0.8
+#: The final pass when the model's metadata names none (models calibrated before ``method`` existed used it).
+DEFAULT_METHOD: Method = "cohesion"
+#: Average-linkage stop (cosine similarity between session-centred clusters) when the model's metadata names none.
+DEFAULT_FINAL_THRESHOLD = 0.0
 
 
 @dataclass(frozen=True, order=True)
@@ -58,16 +69,6 @@ def speaker_name(index: int) -> str:
     return f"spk{index}"
 
 
-@dataclass
-class _Window:
-    start: float
-    end: float
-    speech: bool
-    unit: FloatArray | None
-    label: int  # online cluster index, -1 for non-speech
-    activity: npt.NDArray[np.bool_] | None = None  # frame-level speech mask from the window start, frame_s apart
-
-
 class StreamingDiarizer:
     """Online speaker diarization over overlapping windows (see the module docstring for the algorithm).
 
@@ -89,6 +90,9 @@ class StreamingDiarizer:
         frame_s: frame period of the optional per-window ``activity`` masks given to ``push``.
         min_silence_s: with activity masks, pauses at least this long split a turn (shorter ones are bridged).
         min_speech_s: with activity masks, speech bursts shorter than this are ignored.
+        method: the final pass (``recluster``): ``ahc`` (threshold) or ``spectral`` (eigengap count) re-cluster the
+            whole session from scratch (any embedding), ``cohesion`` refines the online labels (fast-cnn's original).
+        final_threshold: ``ahc`` stops merging below this cosine similarity between session-centred clusters.
     """
 
     def __init__(
@@ -109,6 +113,8 @@ class StreamingDiarizer:
         frame_s: float = 0.02,
         min_silence_s: float = 0.3,
         min_speech_s: float = 0.1,
+        method: Method = DEFAULT_METHOD,
+        final_threshold: float = DEFAULT_FINAL_THRESHOLD,
     ) -> None:
         if window_s <= 0:
             raise DiarizationError(f"window_s: must be positive, got {window_s}")
@@ -141,8 +147,14 @@ class StreamingDiarizer:
             raise DiarizationError(f"min_cluster_fraction: must be within [0, 1), got {min_cluster_fraction}")
         self.min_cluster_fraction = float(min_cluster_fraction)
         self.refine_iterations = refine_iterations
+        if method not in METHODS:
+            raise DiarizationError(f"method: must be one of {', '.join(METHODS)}; got {method!r}")
+        if not -1.0 <= final_threshold <= 1.0:
+            raise DiarizationError(f"final_threshold: cosine similarity must be within [-1, 1], got {final_threshold}")
+        self.method: Method = method
+        self.final_threshold = float(final_threshold)
         self.clusterer = OnlineClusterer(threshold=threshold, max_speakers=max_speakers, transform=transform)
-        self._windows: list[_Window] = []
+        self._windows: list[Window] = []
 
     @property
     def threshold(self) -> float:
@@ -175,9 +187,9 @@ class StreamingDiarizer:
             raise DiarizationError(f"start_s/end_s: must be finite and start_s >= 0, got {start_s}, {end_s}")
         if end <= start:
             raise DiarizationError(f"end_s: must be greater than start_s ({start}), got {end}")
-        if end - start > self.window_s + _TIME_EPS:
+        if end - start > self.window_s + TIME_EPS:
             raise DiarizationError(f"end_s: window {start}-{end} is longer than window_s={self.window_s}")
-        if self._windows and start < self._windows[-1].start + _TIME_EPS:
+        if self._windows and start < self._windows[-1].start + TIME_EPS:
             raise DiarizationError(
                 f"start_s: windows must be pushed in increasing start order; got {start} after "
                 f"{self._windows[-1].start}"
@@ -190,120 +202,44 @@ class StreamingDiarizer:
             if mask.size == 0:
                 raise DiarizationError("activity: is empty (expected one bool per frame_s of the window)")
         if not speech:
-            self._windows.append(_Window(start, end, False, None, -1, mask))
+            self._windows.append(Window(start, end, False, None, -1, mask))
             return WindowDecision(start, end, None)
         unit = self.clusterer.prepare(np.asarray(vector, dtype=np.float64))
         sims = self.clusterer.similarities(unit)
-        label = self.clusterer.assign_unit(unit)
+        label = self.clusterer.assign_unit(unit, sims)
         similarity = float(sims[label]) if label < sims.size else (float(sims.max()) if sims.size else None)
-        self._windows.append(_Window(start, end, True, unit, label, mask))
+        self._windows.append(Window(start, end, True, unit.astype(np.float32), label, mask))
         return WindowDecision(start, end, speaker_name(label), similarity)
 
     # --- finalize -------------------------------------------------------------------------------------------------
 
-    def _refined_labels(self) -> npt.NDArray[np.int64]:
+    def _final_labels(self) -> npt.NDArray[np.int64]:
         labels = np.array([w.label for w in self._windows], dtype=np.int64)
         speech_idx = np.flatnonzero(labels >= 0)
         if speech_idx.size == 0:
             return labels
-        units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None])
-        current = labels[speech_idx]
-        centroids = speaker_centroids(units, current)
-        # Fold away speakers with too few windows (usually windows straddling a turn change), if others exist.
-        counts = {k: int(np.sum(current == k)) for k in centroids}
-        least = max(self.min_cluster_windows, self.min_cluster_fraction * len(current))
-        keep = [k for k, n in counts.items() if n >= least]
-        if keep and len(keep) < len(centroids):
-            centroids = {k: centroids[k] for k in keep}
-            current = nearest(units, centroids)
-            centroids = speaker_centroids(units, current)
-        current = merge_by_cohesion(units, current, self.merge_margin)
-        current = kmeans(units, current, self.refine_iterations)
-        if self.session_centering and len(np.unique(current)) > 1:
-            # Re-assign in a space without what the session's speakers share (channel, the model's bias towards some
-            # training speakers): subtracting the mean of the speaker centroids (each speaker weighted equally, so a
-            # dominant speaker does not turn into noise) leaves the directions in which speakers differ.
-            shared = np.mean(np.stack(list(speaker_centroids(units, current).values())), axis=0)
-            centred = units - shared
-            centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
-            current = kmeans(centred, current, max(self.refine_iterations, 1) * 5)
-            current = merge_by_cohesion(units, current, self.merge_margin)
-        labels[speech_idx] = current
+        units = np.stack([u for i in speech_idx if (u := self._windows[i].unit) is not None]).astype(np.float64)
+        if self.method in ("ahc", "spectral"):
+            labels[speech_idx] = recluster_session(
+                units,
+                self.final_threshold,
+                max_speakers=self.clusterer.max_speakers,
+                min_cluster_windows=self.min_cluster_windows,
+                min_cluster_fraction=self.min_cluster_fraction,
+                iterations=max(self.refine_iterations, 1) * 5,
+                spectral=self.method == "spectral",
+            )
+        else:
+            labels[speech_idx] = refine_cohesion(
+                units,
+                labels[speech_idx],
+                min_cluster_windows=self.min_cluster_windows,
+                min_cluster_fraction=self.min_cluster_fraction,
+                merge_margin=self.merge_margin,
+                refine_iterations=self.refine_iterations,
+                session_centering=self.session_centering,
+            )
         return labels
-
-    def _smoothed(self, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        if self.smoothing == 1:
-            return labels
-        half = self.smoothing // 2
-        out = labels.copy()
-        for i in np.flatnonzero(labels >= 0):
-            lo, hi = max(0, i - half), min(len(labels), i + half + 1)
-            votes = Counter(int(v) for v in labels[lo:hi] if v >= 0)
-            best, best_n = votes.most_common(1)[0]
-            if best_n > votes[int(labels[i])]:
-                out[i] = best
-        return out
-
-    def _owned_spans(self) -> list[tuple[float, float, int]]:
-        """(lo, hi, window index): each window owns the span between the midpoints to its neighbours' centres,
-        within its own extent."""
-        spans: list[tuple[float, float, int]] = []
-        n = len(self._windows)
-        for i, w in enumerate(self._windows):
-            centre = 0.5 * (w.start + w.end)
-            lo, hi = w.start, w.end
-            if i > 0:
-                prev = self._windows[i - 1]
-                lo = max(lo, 0.5 * (centre + 0.5 * (prev.start + prev.end)))
-            if i + 1 < n:
-                nxt = self._windows[i + 1]
-                hi = min(hi, 0.5 * (centre + 0.5 * (nxt.start + nxt.end)))
-            if hi - lo > _TIME_EPS:
-                spans.append((lo, hi, i))
-        return spans
-
-    def _regions(self, labels: npt.NDArray[np.int64]) -> list[tuple[float, float, int]]:
-        return [(lo, hi, int(labels[i])) for lo, hi, i in self._owned_spans()]
-
-    def _speech_spans(self) -> list[tuple[float, float]] | None:
-        """Speech spans from the windows' activity masks (each window's mask used over the region it owns), pauses
-        shorter than ``min_silence_s`` bridged, bursts shorter than ``min_speech_s`` dropped; None without masks."""
-        if not any(w.activity is not None for w in self._windows):
-            return None
-        spans: list[tuple[float, float]] = []
-        for lo, hi, index in self._owned_spans():
-            w = self._windows[index]
-            if w.activity is None:
-                if w.speech:
-                    spans.append((lo, hi))
-                continue
-            times = w.start + np.arange(w.activity.size + 1) * self.frame_s
-            for k in np.flatnonzero(w.activity):
-                a, b = max(lo, float(times[k])), min(hi, float(times[k + 1]))
-                if b > a:
-                    spans.append((a, b))
-        merged: list[tuple[float, float]] = []
-        for a, b in sorted(spans):
-            if merged and a - merged[-1][1] < self.min_silence_s:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-            else:
-                merged.append((a, b))
-        return [(a, b) for a, b in merged if b - a >= self.min_speech_s]
-
-    def _trim_to_activity(self, regions: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
-        spans = self._speech_spans()
-        if spans is None:
-            return regions
-        out: list[tuple[float, float, int]] = []
-        for start, end, label in regions:
-            if label < 0:
-                continue
-            for a, b in spans:
-                lo, hi = max(start, a), min(end, b)
-                if hi - lo > _TIME_EPS:
-                    out.append((lo, hi, label))
-        # A speech span cut by a speaker change keeps both parts; drop only slivers.
-        return [r for r in out if r[1] - r[0] >= min(self.min_speech_s, self.min_segment_s)]
 
     def finalize(self) -> list[Segment]:
         """Speaker turns for everything pushed so far, sorted by start; speakers named spk0, spk1... by appearance.
@@ -312,10 +248,11 @@ class StreamingDiarizer:
         """
         if not self._windows:
             return []
-        labels = self._smoothed(self._refined_labels())
-        merged = merge_regions(self._regions(labels))
+        labels = mode_filter(self._final_labels(), self.smoothing)
+        merged = merge_regions(labelled_regions(self._windows, labels))
         merged = absorb_short(merged, self.min_segment_s)
-        merged = self._trim_to_activity(merged)
+        spans = speech_spans(self._windows, self.frame_s, self.min_silence_s, self.min_speech_s)
+        merged = trim_to_activity(merged, spans, min(self.min_speech_s, self.min_segment_s))
         names: dict[int, str] = {}
         segments: list[Segment] = []
         for start, end, label in merged:
@@ -369,29 +306,3 @@ def diarize_windows(
     for start, end, vector, speech, act in zip(start_list, end_list, vector_list, flags, activity_list, strict=True):
         diarizer.push(start, end, vector, speech and vector is not None, activity=act)
     return diarizer.finalize()
-
-
-def frame_audio(
-    audio: npt.ArrayLike, sample_rate: int, window_s: float = 1.0, hop_s: float = 0.5
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.float32]]:
-    """Cut ``audio`` into windows: (starts_s, ends_s, windows[N, window_samples] float32).
-
-    Windows start every ``hop_s``; the last one is zero-padded to full length but its end is clipped to the audio, so
-    no turn extends beyond the recording. Audio shorter than a window gives one padded window.
-    """
-    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if sample_rate <= 0:
-        raise DiarizationError(f"sample_rate: must be positive, got {sample_rate}")
-    if samples.size == 0:
-        raise DiarizationError("audio: is empty")
-    win = round(window_s * sample_rate)
-    hop = round(hop_s * sample_rate)
-    if win <= 0 or hop <= 0:
-        raise DiarizationError(f"window_s/hop_s: must give at least one sample, got {window_s}, {hop_s}")
-    n_windows = 1 + max(0, int(np.ceil((samples.size - win) / hop)))
-    padded = np.zeros((n_windows - 1) * hop + win, dtype=np.float32)
-    padded[: samples.size] = samples
-    index = np.arange(n_windows)[:, None] * hop + np.arange(win)[None, :]
-    starts = np.arange(n_windows, dtype=np.float64) * hop / sample_rate
-    ends = np.minimum(starts + win / sample_rate, samples.size / sample_rate)
-    return starts, ends, padded[index]
