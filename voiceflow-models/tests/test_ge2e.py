@@ -93,7 +93,7 @@ def test_onnx_matches_torch_and_passes_the_contract(net, windows, tmp_path):
     from voiceflow_contract.validator import validate_model_contract
     from voiceflow_models.export.to_onnx import export_onnx
 
-    result = export_onnx(net, tmp_path / "ge2e.onnx", batch_sizes=(1, 3))
+    result = export_onnx(net, tmp_path / "ge2e.onnx", check_parity=False)  # parity is checked below, on speech
     assert result.outputs == [PROBABILITIES_OUTPUT, EMBEDDING_OUTPUT]
     assert result.size_bytes < 50e6
     session = create_session(result.path, intra_op_threads=1)
