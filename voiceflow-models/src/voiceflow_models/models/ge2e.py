@@ -148,7 +148,6 @@ class GE2E(DiarizationModel):
         )
         self.encoder = Ge2eEncoder()
         self.classifier = CosineClassifier(EMBEDDING_DIM, num_speakers, head_scale)
-        self.pretrained = pretrained
         if pretrained:
             path = resemblyzer_weights() if pretrained == RESEMBLYZER else Path(pretrained)
             load_pretrained(
