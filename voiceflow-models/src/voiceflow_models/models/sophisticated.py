@@ -2,8 +2,10 @@
 
 The contract's 48 kHz window is decimated to 16 kHz *inside the graph* by a fixed anti-alias FIR as a stride-3
 ``Conv1d`` (``torchaudio.functional.resample`` is not reliably exportable). Frames are pooled with attentive
-statistics pooling into an embedding, then a speaker classifier. No pretrained weights can be downloaded here, so
-every preset is initialised randomly; ``base`` matches wav2vec2-base's encoder (~94M parameters, ~380 MB fp32).
+statistics pooling into an embedding, then a speaker classifier. Nothing is downloaded: every preset is initialised
+randomly unless ``pretrained`` names a local checkpoint (a torchaudio ``Wav2Vec2Model`` state dict or a Hugging Face
+wav2vec2 ``pytorch_model.bin``/``model.safetensors``, see :mod:`voiceflow_models.models.wav2vec2_checkpoints`);
+``base`` matches wav2vec2-base's encoder (~94M parameters, ~380 MB fp32).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import torchaudio
 from torch import nn
 
 from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_models.models import wav2vec2_checkpoints  # noqa: F401  (registers the huggingface-wav2vec2 format)
 from voiceflow_models.models.base import DiarizationModel
+from voiceflow_models.models.pretrained import load_pretrained
 
 # Encoder presets: keyword arguments of torchaudio.models.wav2vec2_model (the rest are shared defaults below).
 _BASE_CONV = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
@@ -64,10 +68,10 @@ def lowpass_fir(num_taps: int, cutoff: float) -> torch.Tensor:
 class Decimate(nn.Module):
     """Fixed anti-alias FIR + keep every ``factor``-th sample, as one strided conv (48 kHz -> 16 kHz at factor 3)."""
 
-    def __init__(self, factor: int = 3, num_taps: int = 63) -> None:
+    def __init__(self, factor: int = 3, num_taps: int = 63, cutoff: float = 0.9) -> None:
         super().__init__()
-        # Cut at 90% of the output Nyquist so the transition band stays below it.
-        self.register_buffer("taps", lowpass_fir(num_taps, 0.9 / factor).view(1, 1, -1))
+        # ``cutoff`` is a fraction of the output Nyquist; 0.9 keeps the transition band below it.
+        self.register_buffer("taps", lowpass_fir(num_taps, cutoff / factor).view(1, 1, -1))
         self.factor = factor
         self.padding = num_taps // 2
 
@@ -100,6 +104,8 @@ class Sophisticated(DiarizationModel):
         size: encoder preset, one of ``PRESETS`` (``tiny`` for tests/CPU, ``base`` for GPU training).
         dropout: encoder dropouts (projection, attention, feed-forward, block) and the classifier dropout.
         layer_drop: encoder LayerDrop probability (training only; eval graphs are unaffected).
+        pretrained: local checkpoint path loaded into the encoder (``model.net.pretrained=PATH``), or None.
+        pretrained_format: checkpoint adapter (``auto``, ``state_dict`` for torchaudio, ``huggingface-wav2vec2``).
     """
 
     arch_type: ClassVar[str] = "wav2vec2"
@@ -113,6 +119,8 @@ class Sophisticated(DiarizationModel):
         size: str = "tiny",
         dropout: float = 0.1,
         layer_drop: float = 0.0,
+        pretrained: str | None = None,
+        pretrained_format: str = "auto",
     ) -> None:
         super().__init__(num_speakers=num_speakers, embedding_dim=embedding_dim)
         if size not in PRESETS:
@@ -137,6 +145,8 @@ class Sophisticated(DiarizationModel):
         self.embed = nn.Sequential(nn.Linear(2 * dim, embedding_dim), nn.LayerNorm(embedding_dim))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(embedding_dim, num_speakers)
+        if pretrained:
+            load_pretrained(self.encoder, pretrained, pretrained_format, architecture=f"wav2vec2 preset {size!r}")
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``audio [B, WINDOW_SAMPLES]`` -> ``(logits [B, num_speakers], embedding [B, embedding_dim])``."""
@@ -148,8 +158,16 @@ class Sophisticated(DiarizationModel):
         logits = self.classifier(self.dropout(torch.relu(embedding)))
         return logits, embedding
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The wav2vec2 encoder's parameters (what fine-tuning freezes)."""
+        return list(self.encoder.parameters())
+
+    def top_encoder_parameters(self) -> list[nn.Parameter]:
+        """The last transformer layer (what fine-tuning may unfreeze)."""
+        return list(self.encoder.encoder.transformer.layers[-1].parameters())
+
     def architecture_config(self) -> dict[str, Any]:
-        """Constructor arguments that rebuild this architecture."""
+        """Constructor arguments that rebuild this architecture (the weights come with the checkpoint)."""
         return {**super().architecture_config(), **self.hparams_}
 
 
