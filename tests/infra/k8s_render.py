@@ -78,7 +78,7 @@ def kubernetes_validate(text: str, tmp_path: Path) -> subprocess.CompletedProces
     target = tmp_path / "rendered.yaml"
     target.write_text(text)
     binary = shutil.which("kubernetes-validate")
-    assert binary, "kubernetes-validate missing: run `make setup` (pip install kubernetes-validate)"
+    assert binary, "kubernetes-validate missing: `.venv/bin/pip install kubernetes-validate` (make setup installs it)"
     return subprocess.run([binary, "--strict", str(target)], capture_output=True, text=True, timeout=300, check=False)
 
 
