@@ -6,6 +6,7 @@ and on copies broken on purpose.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,14 +141,15 @@ def config_violations(docs: Docs, env: str) -> list[str]:
 
 def loaded_settings_violations(docs: Docs, env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Load the settings as the pod does (the image's ENV, then the pod's, the ConfigMap's TOML) and compare them
-    with the TOML loaded alone."""
-    expected = load_settings(env).model_dump(mode="json")
+    with voiceflow-inference/config/<env>.toml loaded alone (no VOICEFLOW_* variables from this shell in either)."""
     config_dir = tmp_path / f"config-{env}"
     config_dir.mkdir()
     (config_dir / f"{env}.toml").write_text(config_toml(docs, env) or "")
     with monkeypatch.context() as patched:
-        for name in [*image_env(), "VOICEFLOW_REGISTRY"]:
-            patched.delenv(name, raising=False)
+        for name in [name for name in os.environ if name.startswith("VOICEFLOW_")]:
+            patched.delenv(name)
+        patched.setenv("VOICEFLOW_CONFIG_DIR", str(CONFIG))
+        expected = load_settings(env).model_dump(mode="json")
         for name, value in {**image_env(), **pod_env(docs), "VOICEFLOW_CONFIG_DIR": str(config_dir)}.items():
             patched.setenv(name, value)
         got = load_settings().model_dump(mode="json")

@@ -26,6 +26,8 @@ CONFIG = REPO / "voiceflow-inference/config"
 DOCKERFILE_CPU = REPO / "voiceflow-inference/docker/Dockerfile.cpu"
 METRICS_PY = REPO / "voiceflow-inference/src/voiceflow_inference/metrics.py"
 OVERLAYS = ("staging", "production")
+# Kubernetes versions the rendered output must validate against: an old floor and kubernetes-validate's latest.
+KUBERNETES_VERSIONS = ("1.29.0", None)
 KINDS = {
     "ConfigMap",
     "Deployment",
@@ -74,12 +76,14 @@ def overlay(env: str) -> Docs:
     return copy.deepcopy(rendered(f"deploy/k8s/overlays/{env}"))
 
 
-def kubernetes_validate(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def kubernetes_validate(text: str, tmp_path: Path, version: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`kubernetes-validate --strict` (unknown fields are errors) on `text`, against `version` (default: its latest)."""
     target = tmp_path / "rendered.yaml"
     target.write_text(text)
     binary = shutil.which("kubernetes-validate")
     assert binary, "kubernetes-validate missing: `.venv/bin/pip install kubernetes-validate` (make setup installs it)"
-    return subprocess.run([binary, "--strict", str(target)], capture_output=True, text=True, timeout=300, check=False)
+    command = [binary, "--strict", *(["--kubernetes-version", version] if version else []), str(target)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 
 def strict(schema: Any) -> Any:

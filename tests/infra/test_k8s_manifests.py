@@ -27,6 +27,7 @@ from k8s_render import (
     CRD_SCHEMAS,
     K8S,
     KINDS,
+    KUBERNETES_VERSIONS,
     OVERLAYS,
     Docs,
     crd_violations,
@@ -46,9 +47,10 @@ def test_overlay_renders_the_expected_kinds(env: str) -> None:
     }
 
 
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS, ids=lambda v: v or "latest")
 @pytest.mark.parametrize("folder", [*(f"deploy/k8s/overlays/{env}" for env in OVERLAYS), "deploy/kserve"])
-def test_rendered_output_passes_kubernetes_validate_strict(folder: str, tmp_path: Path) -> None:
-    result = kubernetes_validate(rendered_text(folder), tmp_path)
+def test_rendered_output_passes_kubernetes_validate_strict(folder: str, version: str | None, tmp_path: Path) -> None:
+    result = kubernetes_validate(rendered_text(folder), tmp_path, version)
     assert result.returncode == 0, result.stdout + result.stderr
     builtin = [d for d in rendered(folder) if (d["apiVersion"], d["kind"]) not in CRD_SCHEMAS]
     assert result.stdout.count(" passed for resource ") == len(builtin), result.stdout
