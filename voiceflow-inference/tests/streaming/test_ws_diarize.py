@@ -231,22 +231,53 @@ def test_hot_reload_keeps_the_sessions_version(server: dict[str, Any], tmp_path:
 
 
 def test_metrics_show_websocket_series(server: dict[str, Any]) -> None:
-    speech = _encode(conversation(16000, seed=2).audio[:32000], "pcm_f32le")
-    asyncio.run(_exchange(server["ws"], START, speech, '{"type": "stop"}'))
-    asyncio.run(_exchange(server["ws"], START, np.array([np.nan], dtype="<f4").tobytes()))
-    lines = httpx.get(server["base"] + "/metrics", timeout=5).text.splitlines()
+    """The module's server is shared: read every counter before and after, and check the exact increments."""
+    series = [
+        ("voiceflow_websocket_sessions_total", ('model="fast-cnn"',)),
+        ("voiceflow_websocket_frames_total", ()),
+        ("voiceflow_websocket_errors_total", ('code="non_finite_audio"',)),
+        ("voiceflow_inference_requests_total", ('endpoint="websocket"',)),
+        ("voiceflow_inference_latency_seconds_count", ('endpoint="websocket"',)),
+        ("voiceflow_inference_failures_total", ('endpoint="websocket"',)),
+    ]
 
-    def value(prefix: str, *labels: str) -> float:
-        found = [ln for ln in lines if ln.startswith(prefix + "{") and all(lab in ln for lab in labels)]
-        assert found, f"no {prefix} series with {labels}"
-        return sum(float(ln.rsplit(" ", 1)[1]) for ln in found)
+    def read() -> dict[str, float]:
+        lines = httpx.get(server["base"] + "/metrics", timeout=5).text.splitlines()
 
-    assert value("voiceflow_websocket_sessions_total", 'model="fast-cnn"') >= 2
-    assert value("voiceflow_websocket_sessions_active") == 0
-    assert value("voiceflow_websocket_frames_total") >= 2
-    assert value("voiceflow_websocket_errors_total", 'code="non_finite_audio"') >= 1
-    assert value("voiceflow_inference_requests_total", 'endpoint="websocket"') >= 1
-    assert value("voiceflow_inference_latency_seconds_count", 'endpoint="websocket"') >= 1
+        def value(prefix: str, labels: tuple[str, ...]) -> float:
+            found = [ln for ln in lines if ln.startswith(prefix + "{") and all(lab in ln for lab in labels)]
+            return sum(float(ln.rsplit(" ", 1)[1]) for ln in found)
+
+        values = {name: value(name, labels) for name, labels in series}
+        values["active"] = value("voiceflow_websocket_sessions_active", ())
+        return values
+
+    before = read()
+    # 2 s at 48 kHz (no resampling) in two 1 s frames (hop 0.5 s): the first frame completes window 0-1 (one model
+    # run), the second windows 0.5-1.5 and 1-2 (one batched run); stop adds no tail window. The NaN frame of the
+    # second session is refused before any model run.
+    speech = _encode(conversation(48000, seed=2).audio[:96000], "pcm_f32le")
+    start48 = json.dumps({"type": "start", "sample_rate": 48000, "hop_s": 0.5})
+    half = len(speech) // 2
+    msgs, code = asyncio.run(_exchange(server["ws"], start48, speech[:half], speech[half:], '{"type": "stop"}'))
+    assert code == 1000 and msgs[-1]["type"] == "final"
+    windows = [(m["start"], m["end"], m["probabilities"] is not None) for m in msgs if m["type"] == "window"]
+    assert windows == [(0.0, 1.0, True), (0.5, 1.5, True), (1.0, 2.0, True)], msgs
+    runs = 2
+    nan_msgs, nan_code = asyncio.run(_exchange(server["ws"], START, np.array([np.nan], dtype="<f4").tobytes()))
+    assert nan_code == 1007 and [m["code"] for m in nan_msgs if m["type"] == "error"] == ["non_finite_audio"]
+    after = read()
+    delta = {name: after[name] - before[name] for name in after}
+    assert delta == {
+        "voiceflow_websocket_sessions_total": 2,
+        "voiceflow_websocket_frames_total": 3,
+        "voiceflow_websocket_errors_total": 1,
+        "voiceflow_inference_requests_total": runs,
+        "voiceflow_inference_latency_seconds_count": runs,
+        "voiceflow_inference_failures_total": 0,
+        "active": 0,
+    }, delta
+    assert after["active"] == 0
 
 
 def test_idle_session_is_closed(tmp_path: Path, band_model_path: Path) -> None:
