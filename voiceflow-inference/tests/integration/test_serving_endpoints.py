@@ -209,7 +209,8 @@ def test_served_answers_match_a_separate_onnx_runtime_run_of_the_pulled_file(
     for binary in (True, False):  # tritonclient, binary and JSON tensors
         tensor = triton.InferInput("audio", list(batch.shape), "FP32")
         tensor.set_data_from_numpy(batch, binary_data=binary)
-        outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in ("speaker_embeddings", "embedding")]
+        names = ("speaker_embeddings", "embedding")
+        outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in names]
         result = tc.infer("fast-cnn", [tensor], outputs=outputs)
         assert np.allclose(result.as_numpy("speaker_embeddings"), probs, rtol=1e-6, atol=1e-7), binary
         assert np.allclose(result.as_numpy("embedding"), emb, rtol=1e-6, atol=1e-7), binary
