@@ -69,7 +69,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
     start = threading.Barrier(len(REQUESTS))
 
     def call(i: int) -> None:
-        rows, protocol = REQUESTS[i]
+        protocol = REQUESTS[i][1]
         with live.client() as client:
             start.wait()
             if protocol == "rest":
