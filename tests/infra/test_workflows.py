@@ -16,7 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
-EXPECTED = ("train", "benchmark", "publish", "build", "test", "deploy")
+EXPECTED = ("train", "benchmark", "publish", "build", "test", "deploy", "chaos")
 _MAKE_CALL = re.compile(r"(?:^|[;&|(\s])make((?:\s+-[A-Za-z]+)*)\s+([A-Za-z0-9_][\w.-]*)")
 _TARGET_LINE = re.compile(r"^([A-Za-z0-9_.][\w./ -]*?)\s*::?(?!=)(?:\s|$)")
 
@@ -125,6 +125,9 @@ def test_workflows_follow_the_pipeline() -> None:
     assert make_calls(publish) >= {"setup", "train", "export", "optimize", "validate", "benchmark", "publish"}
     assert make_calls(load(WORKFLOWS / "benchmark.yml")) >= {"benchmark", "validate"}
     assert make_calls(load(WORKFLOWS / "test.yml")) == {"test"}
+    chaos = load(WORKFLOWS / "chaos.yml")  # the slow suites run somewhere: weekly and on demand
+    assert make_calls(chaos) == {"chaos"} and "workflow_dispatch" in chaos["on"]
+    assert [entry["cron"] for entry in chaos["on"]["schedule"]] and "test_cache_disk_full" in str(chaos)
 
     deploy = load(WORKFLOWS / "deploy.yml")
     inputs = deploy["on"]["workflow_dispatch"]["inputs"]

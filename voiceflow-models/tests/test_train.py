@@ -57,9 +57,17 @@ def test_train_checkpoint_resume_eval_and_load_network(tmp_path):
     last = out / "checkpoints" / "last.ckpt"
     assert last.is_file()
     assert objects["trainer"].current_epoch == 1
-    # Conversations of unseen voices were diarized and scored.
-    assert float(metrics["test/der"]) >= 0.0 and float(metrics["test/der_collar_025"]) >= 0.0
-    assert metric_value(metrics, "val/acc_best") is not None
+    # Conversations of unseen voices were diarized and scored, and the logged scores agree with each other: DER is
+    # false alarm + missed + confusion over reference speech, so it is at least the missed share (1 - recall) plus
+    # the confused share ((1 - speaker accuracy) * recall); a swapped, zeroed or mis-aggregated score breaks that.
+    der, recall = float(metrics["test/der"]), float(metrics["test/recall"])
+    speaker_accuracy = float(metrics["test/speaker_accuracy"])
+    assert 0.0 <= recall <= 1.0 and 0.0 <= speaker_accuracy <= 1.0
+    assert der >= (1.0 - recall) + (1.0 - speaker_accuracy) * recall - 1e-6, dict(metrics)
+    assert float(metrics["test/der_collar_025"]) >= 0.0
+    # One epoch: the best validation accuracy is that epoch's (only) accuracy.
+    assert metric_value(metrics, "val/acc_best") == pytest.approx(float(metrics["val/acc"]), abs=1e-6)
+    assert 0.0 < metric_value(metrics, "val/acc_best") <= 1.0
 
     # The published copy rebuilds as a bare, eval-mode network without Hydra.
     published = out / "artifacts" / "fast-cnn" / "model.ckpt"

@@ -105,7 +105,8 @@ def test_deploy_moves_the_server_pins_it_and_reports(registry, serve, tmp_path) 
             "--smoke-windows",
             "3",
             "--max-latency-ms",
-            "5000",  # generous: this 2-core box is shared; the failing-budget case is tested below
+            "3600000",  # an hour: no machine is that slow, so this test never depends on speed (the failing
+            # budget is tested below with a budget no machine meets)
             "--report",
             str(report_path),
             tmp=tmp_path,
@@ -122,7 +123,10 @@ def test_deploy_moves_the_server_pins_it_and_reports(registry, serve, tmp_path) 
     for name in ("preflight.server", "preflight.admin", "registry.pull", "validate", "reload", "pin", "ready"):
         assert name in names
     assert all(step["status"] == "ok" for step in report["steps"])
-    assert report["smoke"]["calls"] == 3 and 0 < report["smoke"]["p99_ms"] <= 5000
+    smoke = report["smoke"]
+    # Structure, not speed: three single-window calls, ordered percentiles, the budget that was asked for.
+    assert smoke["calls"] == 3 and smoke["budget_ms"] == 3600000
+    assert 0 < smoke["p50_ms"] <= smoke["p99_ms"] <= smoke["max_ms"] <= smoke["budget_ms"]
     assert "DEPLOYED" in out and "smoke.latency" in out
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,17 +14,22 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from voiceflow_contract.runtime import create_session
 from voiceflow_inference.app import create_app
 
 TOKEN = "test-admin-token-123"
 
 
 @pytest.fixture(scope="module")
-def server(registry_two_versions: dict[str, Any], live_server_factory, tmp_path_factory) -> Iterator[Any]:
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="module")
+def server(registry_two_versions: dict[str, Any], live_server_factory, work: Path) -> Iterator[Any]:
     """latest -> 1.1.0 (3 speakers); max_batch 4, 4 MiB bodies."""
     from voiceflow_inference.config import load_settings
 
-    work = tmp_path_factory.mktemp("serve")
     settings = load_settings(
         "development",
         registry_url=registry_two_versions["url"],
@@ -42,6 +49,24 @@ def server(registry_two_versions: dict[str, Any], live_server_factory, tmp_path_
 def client(server) -> Iterator[httpx.Client]:
     with server.client() as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def reference(registry_two_versions: dict[str, Any], server, work: Path) -> Any:
+    """An ONNX Runtime session of its own on the file the server pulled from the registry into its cache.
+
+    The file is the one in the cache whose bytes have the sha256 the registry published for 1.1.0: the oracle is the
+    pulled bytes run by a separate session, not anything the server computes.
+    """
+    digest = registry_two_versions["registry"].show("fast-cnn", "1.1.0").sha256
+    files = [p for p in (work / "cache").rglob("*.onnx") if hashlib.sha256(p.read_bytes()).hexdigest() == digest]
+    assert files, f"no file in the cache has the served sha256 {digest}"
+    return create_session(files[0])
+
+
+def reference_outputs(session: Any, batch: np.ndarray) -> dict[str, np.ndarray]:
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, {session.get_inputs()[0].name: batch}), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +122,14 @@ def _bad_requests(audio) -> list[tuple[str, dict[str, Any], int, str]]:
 
 
 def test_bad_input_gets_clear_4xx_json_and_server_stays_healthy(client: httpx.Client, audio, metric) -> None:
+    def counts() -> tuple[float, float]:
+        text = client.get("/metrics").text
+        return (
+            metric(text, "voiceflow_inference_failures_total", endpoint="rest", reason="invalid_input"),
+            metric(text, "voiceflow_inference_requests_total", endpoint="rest"),
+        )
+
+    invalid_before, served_before = counts()
     for name, kwargs, status, fragment in _bad_requests(audio):
         resp = client.post("/infer", **kwargs)
         assert resp.status_code == status, (name, resp.status_code, resp.text[:300])
@@ -111,8 +144,9 @@ def test_bad_input_gets_clear_4xx_json_and_server_stays_healthy(client: httpx.Cl
     streamed = client.post("/infer", content=chunks())
     assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large"
     assert client.post("/infer", json={"audio": audio(1).tolist()}).status_code == 200
-    text = client.get("/metrics").text
-    assert metric(text, "voiceflow_inference_failures_total", endpoint="rest", reason="invalid_input") >= 1
+    invalid_after, served_after = counts()
+    # Only "float32 overflow" reaches the engine (the rest are refused while parsing); one good request is served.
+    assert (invalid_after - invalid_before, served_after - served_before) == (1, 1)
 
 
 def test_tritonclient_health_and_metadata(tc: triton.InferenceServerClient) -> None:
@@ -148,6 +182,51 @@ def test_tritonclient_infer_matches_rest(tc, client: httpx.Client, audio, binary
     # No outputs requested: everything comes back (binary by default from tritonclient).
     everything = tc.infer("fast-cnn", [tensor], model_version="1.1.0")
     assert np.allclose(everything.as_numpy("speaker_embeddings"), probs, atol=1e-6)
+
+
+def test_served_answers_match_a_separate_onnx_runtime_run_of_the_pulled_file(
+    client: httpx.Client, tc, reference, audio, oip_body
+) -> None:
+    """/infer, OIP JSON and OIP binary each give what ONNX Runtime gives on the pulled file (not just each other)."""
+    batch = audio(3, seed=11)
+    expected = reference_outputs(reference, batch)
+    probs, emb = expected["speaker_embeddings"], expected["embedding"]
+    assert probs.shape == (3, 3) and emb.shape == (3, 8)
+
+    rest = client.post("/infer", json={"audio": batch.tolist(), "return_embeddings": True}).json()
+    assert np.allclose(rest["probabilities"], probs, rtol=1e-6, atol=1e-7)
+    assert np.allclose(rest["embeddings"], emb, rtol=1e-6, atol=1e-7)
+    assert rest["speakers"] == probs.argmax(axis=1).tolist()
+
+    request = {"inputs": [{"name": "audio", "shape": [3, 48000], "datatype": "FP32", "data": batch.ravel().tolist()}]}
+    oip_json = client.post("/v2/models/fast-cnn/infer", json=request)
+    assert oip_json.status_code == 200 and oip_json.headers["content-type"].startswith("application/json")
+    by_name = {o["name"]: o for o in oip_json.json()["outputs"]}
+    assert by_name["speaker_embeddings"]["shape"] == [3, 3] and by_name["embedding"]["shape"] == [3, 8]
+    assert np.allclose(np.reshape(by_name["speaker_embeddings"]["data"], (3, 3)), probs, rtol=1e-6, atol=1e-7)
+    assert np.allclose(np.reshape(by_name["embedding"]["data"], (3, 8)), emb, rtol=1e-6, atol=1e-7)
+
+    for binary in (True, False):  # tritonclient, binary and JSON tensors
+        tensor = triton.InferInput("audio", list(batch.shape), "FP32")
+        tensor.set_data_from_numpy(batch, binary_data=binary)
+        names = ("speaker_embeddings", "embedding")
+        outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in names]
+        result = tc.infer("fast-cnn", [tensor], outputs=outputs)
+        assert np.allclose(result.as_numpy("speaker_embeddings"), probs, rtol=1e-6, atol=1e-7), binary
+        assert np.allclose(result.as_numpy("embedding"), emb, rtol=1e-6, atol=1e-7), binary
+
+    body, headers = oip_body(batch)  # the raw binary extension, decoded by hand
+    raw = client.post("/v2/models/fast-cnn/infer", content=body, headers=headers)
+    head_len = int(raw.headers["inference-header-content-length"])
+    head = json.loads(raw.content[:head_len])
+    offset, got = head_len, {}
+    for out in head["outputs"]:
+        size = out["parameters"]["binary_data_size"]
+        got[out["name"]] = np.frombuffer(raw.content[offset : offset + size], dtype="<f4").reshape(out["shape"])
+        offset += size
+    assert offset == len(raw.content)
+    assert np.allclose(got["speaker_embeddings"], probs, rtol=1e-6, atol=1e-7)
+    assert np.allclose(got["embedding"], emb, rtol=1e-6, atol=1e-7)
 
 
 def test_tritonclient_errors_are_readable(tc, audio) -> None:
@@ -235,20 +314,32 @@ def test_oip_unknown_output_is_refused_before_inference(client: httpx.Client, me
 
 
 def test_metrics_expose_version_labelled_series(client: httpx.Client, tc, audio, metric) -> None:
-    client.post("/infer", json={"audio": audio(1).tolist()})
+    labels = {"model": "fast-cnn", "version": "1.1.0"}
+    series = [
+        ("voiceflow_inference_requests_total", {"endpoint": "rest", **labels}),
+        ("voiceflow_inference_latency_seconds_count", {"endpoint": "rest", **labels}),
+        ("voiceflow_inference_requests_total", {"endpoint": "oip", **labels}),
+        ("voiceflow_inference_latency_seconds_count", {"endpoint": "oip", **labels}),
+        ("http_requests_total", {"handler": "/infer"}),
+        ("http_requests_total", {"handler": "/v2/models/{name}/infer"}),
+    ]
+
+    def counts() -> list[float]:
+        text = client.get("/metrics").text
+        return [metric(text, name, **want) for name, want in series]
+
+    before = counts()
+    client.post("/infer", json={"audio": audio(2).tolist()})  # one request of two windows counts once
     tensor = triton.InferInput("audio", [1, 48000], "FP32")
     tensor.set_data_from_numpy(audio(1))
     tc.infer("fast-cnn", [tensor])
     resp = client.get("/metrics")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
     text = resp.text
-    labels = {"model": "fast-cnn", "version": "1.1.0"}
-    assert metric(text, "voiceflow_inference_requests_total", endpoint="rest", **labels) >= 1
-    assert metric(text, "voiceflow_inference_requests_total", endpoint="oip", **labels) >= 1
-    assert metric(text, "voiceflow_inference_latency_seconds_count", endpoint="oip", **labels) >= 1
+    deltas = [after - was for after, was in zip(counts(), before, strict=True)]
+    assert deltas == [1, 1, 1, 1, 1, 1], list(zip([n for n, _ in series], deltas, strict=True))
     assert metric(text, "voiceflow_model_info", role="active", **labels) == 1
     assert metric(text, "voiceflow_model_reloads_total", model="fast-cnn", result="success", trigger="startup") == 1
-    assert metric(text, "http_requests_total", handler="/infer") >= 1
     assert "http_request_duration_seconds" in text
     for name in ("voiceflow_websocket_sessions_active", "voiceflow_ab_assignments_total", "voiceflow_websocket_errors"):
         assert name in text

@@ -231,22 +231,53 @@ def test_hot_reload_keeps_the_sessions_version(server: dict[str, Any], tmp_path:
 
 
 def test_metrics_show_websocket_series(server: dict[str, Any]) -> None:
-    speech = _encode(conversation(16000, seed=2).audio[:32000], "pcm_f32le")
-    asyncio.run(_exchange(server["ws"], START, speech, '{"type": "stop"}'))
-    asyncio.run(_exchange(server["ws"], START, np.array([np.nan], dtype="<f4").tobytes()))
-    lines = httpx.get(server["base"] + "/metrics", timeout=5).text.splitlines()
+    """The module's server is shared: read every counter before and after, and check the exact increments."""
+    series = [
+        ("voiceflow_websocket_sessions_total", ('model="fast-cnn"',)),
+        ("voiceflow_websocket_frames_total", ()),
+        ("voiceflow_websocket_errors_total", ('code="non_finite_audio"',)),
+        ("voiceflow_inference_requests_total", ('endpoint="websocket"',)),
+        ("voiceflow_inference_latency_seconds_count", ('endpoint="websocket"',)),
+        ("voiceflow_inference_failures_total", ('endpoint="websocket"',)),
+    ]
 
-    def value(prefix: str, *labels: str) -> float:
-        found = [ln for ln in lines if ln.startswith(prefix + "{") and all(lab in ln for lab in labels)]
-        assert found, f"no {prefix} series with {labels}"
-        return sum(float(ln.rsplit(" ", 1)[1]) for ln in found)
+    def read() -> dict[str, float]:
+        lines = httpx.get(server["base"] + "/metrics", timeout=5).text.splitlines()
 
-    assert value("voiceflow_websocket_sessions_total", 'model="fast-cnn"') >= 2
-    assert value("voiceflow_websocket_sessions_active") == 0
-    assert value("voiceflow_websocket_frames_total") >= 2
-    assert value("voiceflow_websocket_errors_total", 'code="non_finite_audio"') >= 1
-    assert value("voiceflow_inference_requests_total", 'endpoint="websocket"') >= 1
-    assert value("voiceflow_inference_latency_seconds_count", 'endpoint="websocket"') >= 1
+        def value(prefix: str, labels: tuple[str, ...]) -> float:
+            found = [ln for ln in lines if ln.startswith(prefix + "{") and all(lab in ln for lab in labels)]
+            return sum(float(ln.rsplit(" ", 1)[1]) for ln in found)
+
+        values = {name: value(name, labels) for name, labels in series}
+        values["active"] = value("voiceflow_websocket_sessions_active", ())
+        return values
+
+    before = read()
+    # 2 s at 48 kHz (no resampling) in two 1 s frames (hop 0.5 s): the first frame completes window 0-1 (one model
+    # run), the second windows 0.5-1.5 and 1-2 (one batched run); stop adds no tail window. The NaN frame of the
+    # second session is refused before any model run.
+    speech = _encode(conversation(48000, seed=2).audio[:96000], "pcm_f32le")
+    start48 = json.dumps({"type": "start", "sample_rate": 48000, "hop_s": 0.5})
+    half = len(speech) // 2
+    msgs, code = asyncio.run(_exchange(server["ws"], start48, speech[:half], speech[half:], '{"type": "stop"}'))
+    assert code == 1000 and msgs[-1]["type"] == "final"
+    windows = [(m["start"], m["end"], m["probabilities"] is not None) for m in msgs if m["type"] == "window"]
+    assert windows == [(0.0, 1.0, True), (0.5, 1.5, True), (1.0, 2.0, True)], msgs
+    runs = 2
+    nan_msgs, nan_code = asyncio.run(_exchange(server["ws"], START, np.array([np.nan], dtype="<f4").tobytes()))
+    assert nan_code == 1007 and [m["code"] for m in nan_msgs if m["type"] == "error"] == ["non_finite_audio"]
+    after = read()
+    delta = {name: after[name] - before[name] for name in after}
+    assert delta == {
+        "voiceflow_websocket_sessions_total": 2,
+        "voiceflow_websocket_frames_total": 3,
+        "voiceflow_websocket_errors_total": 1,
+        "voiceflow_inference_requests_total": runs,
+        "voiceflow_inference_latency_seconds_count": runs,
+        "voiceflow_inference_failures_total": 0,
+        "active": 0,
+    }, delta
+    assert after["active"] == 0
 
 
 def test_idle_session_is_closed(tmp_path: Path, band_model_path: Path) -> None:
@@ -281,3 +312,47 @@ def test_ab_split_assigns_sessions_sticky(registry_two_versions: dict[str, Any],
     first = [session(f"user-{i}") for i in range(10)]
     assert [session(f"user-{i}") for i in range(10)] == first  # sticky
     assert set().union(*first) == {"1.0.0", "1.1.0"}
+
+
+def test_session_outlives_the_eviction_of_its_version(publisher: Any, serve: Any, tmp_path: Path) -> None:
+    """keep_versions=1 and two reloads during one live session: the server drops the session's version from its
+    loaded set at the first reload, yet the session keeps streaming on its pinned 1.0.0 and ends cleanly."""
+    from voiceflow_contract.registry import ModelRegistry
+
+    registry = ModelRegistry((tmp_path / "registry").as_uri())
+    for version, seed, speakers in (("1.0.0", 1, 2), ("1.1.0", 2, 3), ("1.2.0", 3, 4)):
+        publisher(registry, tmp_path, "fast-cnn", version, seed=seed, num_speakers=speakers)
+    live = serve(registry.url, tmp_path / "serve", model_ref="1.0.0", keep_versions=1)
+    url = live.url.replace("http", "ws") + "/ws/diarize"
+    auth = {"Authorization": "Bearer test-admin-token-123"}
+    conv = conversation(16000, seed=5)
+    chunks = [_encode(conv.audio[i : i + 32000], "pcm_f32le") for i in range(0, 96000, 32000)]  # 3 x 2 s
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], int, list[list[str]]]:
+        loaded_after: list[list[str]] = []
+        async with websockets.connect(url) as ws, httpx.AsyncClient(base_url=live.url, timeout=60) as http:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "session_id": "evicted"}))
+            started = json.loads(await ws.recv())
+            await ws.send(chunks[0])
+            for version, chunk in (("1.1.0", chunks[1]), ("1.2.0", chunks[2])):
+                resp = await http.post("/admin/reload", json={"version": version}, headers=auth)
+                assert resp.status_code == 200 and resp.json()["version"] == version, resp.text
+                models = (await http.get("/admin/models", headers=auth)).json()
+                loaded_after.append([m["version"] for m in models["loaded"]])
+                await ws.send(chunk)
+            await ws.send('{"type": "stop"}')
+            msgs = await _collect(ws)
+            return started, msgs, int(ws.close_code or 0), loaded_after
+
+    started, msgs, code, loaded_after = asyncio.run(scenario())
+    assert started["model_version"] == "1.0.0"
+    assert loaded_after == [["1.1.0"], ["1.2.0"]]  # 1.0.0 really was evicted while the session ran
+    assert code == 1000 and msgs[-1]["type"] == "final" and not [m for m in msgs if m["type"] == "error"]
+    windows = [m for m in msgs if m["type"] == "window"]
+    assert msgs[-1]["windows"] == len(windows) == 1 + int(np.ceil((6.0 - 1.0) / 0.5))
+    assert msgs[-1]["duration"] == pytest.approx(6.0)
+    assert {m["model_version"] for m in msgs if "model_version" in m} == {"1.0.0"}
+    # Every window was scored by 1.0.0's two-speaker model, not by the 3- or 4-speaker versions that replaced it.
+    assert {len(m["probabilities"]) for m in windows if m["probabilities"] is not None} == {2}
+    new_msgs, new_code = asyncio.run(_exchange(url, START, chunks[0], '{"type": "stop"}'))
+    assert new_code == 1000 and new_msgs[0]["model_version"] == "1.2.0"

@@ -115,29 +115,37 @@ def python_files() -> list[Path]:
     return files
 
 
+def scan_for_pickle_loading(source: str, filename: str) -> list[str]:
+    """The rules: no import of a pickle-based loader, no numpy.load, no allow_pickle other than False.
+
+    Returns one ``file:line: problem`` string per offence; both the real scan and the planted-offender test use it.
+    """
+    problems: list[str] = []
+    tree = ast.parse(source, filename=filename)
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module.split(".")[0]]
+        elif isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            if func in ("__import__", "importlib.import_module") and node.args:
+                names = [ast.unparse(node.args[0]).strip("'\"").split(".")[0]]
+            for kw in node.keywords:
+                if kw.arg == "allow_pickle" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                    problems.append(f"{filename}:{node.lineno}: allow_pickle={ast.unparse(kw.value)}")
+            if func.endswith(("np.load", "numpy.load")):
+                problems.append(f"{filename}:{node.lineno}: numpy.load (can unpickle)")
+        problems += [f"{filename}:{node.lineno}: imports {n} ({FORBIDDEN[n]})" for n in names if n in FORBIDDEN]
+    return problems
+
+
 def test_no_pickle_style_loading_anywhere_in_the_server() -> None:
     """Only ONNX is ever loaded: no import of a pickle-based loader, and numpy never loads with allow_pickle=True."""
     problems: list[str] = []
     for path in python_files():
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module.split(".")[0]]
-            elif isinstance(node, ast.Call):
-                func = ast.unparse(node.func)
-                if func in ("__import__", "importlib.import_module") and node.args:
-                    names = [ast.unparse(node.args[0]).strip("'\"").split(".")[0]]
-                for kw in node.keywords:
-                    if kw.arg == "allow_pickle" and not (
-                        isinstance(kw.value, ast.Constant) and kw.value.value is False
-                    ):
-                        problems.append(f"{path.name}:{node.lineno}: allow_pickle={ast.unparse(kw.value)}")
-                if func.endswith(("np.load", "numpy.load")):
-                    problems.append(f"{path.name}:{node.lineno}: numpy.load (can unpickle)")
-            problems += [f"{path.name}:{node.lineno}: imports {n} ({FORBIDDEN[n]})" for n in names if n in FORBIDDEN]
+        problems += scan_for_pickle_loading(path.read_text(), path.name)
     assert problems == []
 
 
@@ -149,14 +157,24 @@ def test_models_are_only_opened_by_onnxruntime_from_bytes_or_onnx_paths() -> Non
     assert sessions and set(sessions) <= {"onnx_model.py", "bare_ort.py"}, sessions
 
 
-def test_the_scan_would_catch_a_pickle_import(tmp_path: Path) -> None:
-    """Guard against a scan that can never fail: the same rules flag a planted offender."""
-    planted = "import pickle\nfrom joblib import load\nimport numpy as np\nnp.load('x.npy', allow_pickle=True)\n"
-    tree = ast.parse(planted)
-    imports = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    froms = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    kws = [k.arg for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords]
-    assert "pickle" in imports and "joblib" in froms and "allow_pickle" in kws
+def test_the_scan_would_catch_a_pickle_import() -> None:
+    """Guard against a scan that can never fail: the very function the real test runs flags each planted offender."""
+    planted = {
+        "import pickle": "imports pickle",
+        "import torch.serialization": "imports torch",
+        "from joblib import load": "imports joblib",
+        "import importlib\nimportlib.import_module('dill')": "imports dill",
+        "__import__('shelve')": "imports shelve",
+        "import numpy as np\nnp.load('x.npy')": "numpy.load",
+        "import numpy\nnumpy.load('x.npy', allow_pickle=False)": "numpy.load",
+        "f('x', allow_pickle=True)": "allow_pickle=True",
+        "f('x', allow_pickle=flag)": "allow_pickle=flag",
+    }
+    for source, problem in planted.items():
+        found = scan_for_pickle_loading(source, "planted.py")
+        assert len(found) == 1 and problem in found[0], (source, found)
+    clean = "import json\nimport numpy as np\nnp.frombuffer(b'', dtype=np.float32)\nf(allow_pickle=False)\n"
+    assert scan_for_pickle_loading(clean, "clean.py") == []
 
 
 def test_every_limit_is_configured_and_documented() -> None:

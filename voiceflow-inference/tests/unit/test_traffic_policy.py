@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 
@@ -9,7 +14,7 @@ import pytest
 
 from voiceflow_inference.lifecycle.activation import ON_ADMIN, ON_POLL, ON_STARTUP, ON_WATCH, Activation
 from voiceflow_inference.lifecycle.errors import ReloadError
-from voiceflow_inference.lifecycle.traffic_policy import HISTORY_LIMIT, Admission, TrafficPolicy, sticky_unit
+from voiceflow_inference.lifecycle.traffic_policy import HISTORY_LIMIT, Admission, TrafficPolicy
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,31 @@ def test_without_a_split_every_request_goes_to_the_active_version() -> None:
     assert policy.role("1.0.0") == "active" and policy.role("0.9.0") == "standby"
 
 
-def test_split_proportions_follow_the_weights() -> None:
+def within_binomial_bound(hits: int, n: int, p: float, sigmas: float = 4.0) -> bool:
+    """``hits`` of ``n`` keys is a share that a fair split with probability ``p`` gives (within ``sigmas`` standard
+    errors). The keys are fixed, so the check is deterministic; the bound says what a correct hash could give."""
+    return abs(hits / n - p) <= sigmas * math.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize(
+    ("weights", "shares"),
+    [
+        ({"1.0.0": 3.0, "1.1.0": 1.0}, {"1.0.0": 0.75, "1.1.0": 0.25}),
+        ({"1.0.0": 0.5, "1.1.0": 0.5}, {"1.0.0": 0.5, "1.1.0": 0.5}),
+        ({"1.1.0": 0.1, "1.0.0": 0.9}, {"1.0.0": 0.9, "1.1.0": 0.1}),
+        ({"1.0.0": 1.0, "1.1.0": 1.0, "1.2.0": 2.0}, {"1.0.0": 0.25, "1.1.0": 0.25, "1.2.0": 0.5}),
+    ],
+)
+def test_split_proportions_follow_the_weights(weights: dict[str, float], shares: dict[str, float]) -> None:
+    """Over N keys each arm's share is within a binomial bound of its weight (checked from outside the hash)."""
+    n = 4000
     policy = policy_with("1.0.0")
-    policy.split({"1.0.0": 3.0, "1.1.0": 1.0})
-    assert policy.weights == {"1.0.0": 0.75, "1.1.0": 0.25}
-    counts = Counter(policy.route(f"request-{i}") for i in range(4000))
-    assert set(counts) == {"1.0.0", "1.1.0"}
-    assert counts["1.1.0"] / 4000 == pytest.approx(0.25, abs=0.03)
+    policy.split(weights)
+    assert policy.weights == pytest.approx(shares)
+    counts = Counter(policy.route(f"request-{i}") for i in range(n))
+    assert set(counts) == set(shares)
+    for version, share in shares.items():
+        assert within_binomial_bound(counts[version], n, share), (version, counts)
     assert policy.role("1.1.0") == "ab" and policy.role("1.0.0") == "active"
 
 
@@ -49,15 +72,39 @@ def test_random_draws_map_onto_the_cumulative_weights() -> None:
     assert policy.route(None, draw=lambda: 0.999999) == "1.1.0"  # the last edge is exactly 1.0: no rounding gap
 
 
+ARMS_SCRIPT = """
+import json, sys
+from voiceflow_inference.lifecycle.traffic_policy import TrafficPolicy
+class M:
+    def __init__(self, v): self.version = v
+policy = TrafficPolicy()
+policy.activate(M("1.0.0"))
+policy.split({"1.0.0": 0.5, "1.1.0": 0.5})
+print(json.dumps([policy.route(k) for k in json.loads(sys.argv[1])]))
+"""
+
+
 def test_the_same_key_always_gets_the_same_arm() -> None:
+    """Sticky from outside: a key keeps its arm on repeat, in a fresh policy, and in another process (replicas)."""
+    keys = [f"session-{i}" for i in range(200)]
     policy = policy_with("1.0.0")
     policy.split({"1.0.0": 0.5, "1.1.0": 0.5})
-    for i in range(200):
-        key = f"session-{i}"
-        arm = policy.route(key)
-        assert arm == ("1.0.0" if sticky_unit(key) < 0.5 else "1.1.0")
-        assert all(policy.route(key) == arm for _ in range(3))
-    assert 0.0 <= sticky_unit("x") < 1.0 and sticky_unit("x") == sticky_unit("x")
+    arms = [policy.route(key) for key in keys]
+    assert set(arms) == {"1.0.0", "1.1.0"}
+    assert within_binomial_bound(arms.count("1.0.0"), len(keys), 0.5)
+    assert all([policy.route(key) for key in keys] == arms for _ in range(3))
+    fresh = policy_with("1.0.0")
+    fresh.split({"1.0.0": 0.5, "1.1.0": 0.5})
+    assert [fresh.route(key) for key in reversed(keys)] == arms[::-1]  # order and history play no part
+    for seed in ("1", "2"):  # another replica, another str-hash salt: the same arms
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", ARMS_SCRIPT, json.dumps(keys)], env=env, capture_output=True, text=True, check=True
+        )
+        assert json.loads(out.stdout) == arms, seed
+    # Growing one arm's weight only moves keys into it: a key on the grown arm stays there.
+    policy.split({"1.0.0": 0.2, "1.1.0": 0.8})
+    assert all(policy.route(key) == "1.1.0" for key, arm in zip(keys, arms, strict=True) if arm == "1.1.0")
 
 
 def test_clearing_the_split_and_splitting_drops_the_pin() -> None:
