@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("model", type=Path, metavar="MODEL.onnx")
     validate.add_argument("--profile", help="performance profile (default: metadata.json's, else the contract default)")
-    validate.add_argument("--report", type=Path, help="report path (default: validation_report.json in the current directory)")
+    validate.add_argument("--report", type=Path, help="report path (default: ./validation_report.json)")
     validate.add_argument("--metadata", type=Path, help="metadata.json stating profile/num_speakers (default: beside)")
     validate.add_argument("--num-speakers", type=_positive_int, help="speaker count the model must output")
     validate.add_argument("--threads", type=_positive_int, default=1, help="ONNX Runtime intra-op threads (default 1)")
