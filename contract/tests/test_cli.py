@@ -212,9 +212,7 @@ def test_console_script_end_to_end(copy_model: Callable[[str], Path]) -> None:
     assert (Path.cwd() / "validation_report.json").is_file()
 
 
-def test_missing_model_fails_file_exists_and_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_missing_model_fails_file_exists_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 12 finding 10: validating a missing file wrote /validation_report.json (the report went beside the input's
     nearest existing folder); now the exit code and message are unchanged and nothing is written anywhere."""
     assert main(["validate", str(tmp_path / "no" / "such" / "model.onnx")]) == 1

@@ -144,7 +144,7 @@ def test_registry_errors_never_echo_file_contents(
     case: str, tmp_path: Path, artifact: Any, publish_artifact: Any
 ) -> None:
     """Finding 6: checksum.sha256 linked to a secret put its first 120 characters into the error (and /ready)."""
-    registry, folder, _ = _published(tmp_path, artifact, publish_artifact)
+    _, folder, _ = _published(tmp_path, artifact, publish_artifact)
     rel, replacement = HOSTILE_SIDECARS[case]
     path = folder.parent / rel
     path.unlink()

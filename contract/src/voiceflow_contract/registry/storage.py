@@ -219,8 +219,7 @@ class Storage:
         """Whole object as bytes (at most ``limit``: past it, reading stops and ChecksumMismatchError is raised)."""
 
         def run() -> bytes:
-            with self.fs.open(self._source(rel), "rb") as handle:
-                data = bytes(handle.read(limit + 1))
+            data = bytes(self.fs.cat_file(self._source(rel), start=0, end=limit + 1))  # one ranged read
             if len(data) > limit:
                 raise over_limit(rel, limit)
             return data
