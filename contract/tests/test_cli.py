@@ -31,9 +31,15 @@ def contract_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default report path is the current directory: each test gets its own."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def copy_model(model_path: Callable[[str], Path], tmp_path: Path) -> Callable[[str], Path]:
-    """Copy a built model into its own folder, so the default report path (beside the model) is private."""
+    """Copy a built model into its own folder."""
 
     def copy(name: str) -> Path:
         folder = tmp_path / name
@@ -52,7 +58,7 @@ def test_validate_good_model(
     for text in ("rule", "status", "measured", "limit", "input.length", "latency.p99", "PASSED"):
         assert text in out
     assert "PASSED: every contract rule holds" in err
-    report = ValidationReport.read(model.parent / "validation_report.json")
+    report = ValidationReport.read(Path.cwd() / "validation_report.json")
     assert report.passed
     assert report.latency is not None
     assert report.latency.runs == 5
@@ -107,13 +113,13 @@ def test_profile_and_speaker_count_from_metadata(
     metadata = model.parent / "metadata.json"
     metadata.write_text(json.dumps({"profile": "gpu-large", "contract": {"num_speakers": 2}}), encoding="utf-8")
     assert main(["validate", str(model), "--runs", "3"]) == 0
-    assert ValidationReport.read(model.parent / "validation_report.json").profile == "gpu-large"
+    assert ValidationReport.read(Path.cwd() / "validation_report.json").profile == "gpu-large"
     metadata.write_text(json.dumps({"contract": {"num_speakers": 3}}), encoding="utf-8")
     assert main(["validate", str(model), "--no-latency"]) == 1
     assert "FAILED: output.num_speakers" in capsys.readouterr().err
     # The flag wins over metadata.json.
     assert main(["validate", str(model), "--no-latency", "--num-speakers", "2", "--profile", "cpu-realtime"]) == 0
-    report = ValidationReport.read(model.parent / "validation_report.json")
+    report = ValidationReport.read(Path.cwd() / "validation_report.json")
     assert report.latency is None
     assert report.profile == "cpu-realtime"
 
@@ -203,14 +209,30 @@ def test_console_script_end_to_end(copy_model: Callable[[str], Path]) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert "FAILED: output.finite" in proc.stderr
-    assert (model.parent / "validation_report.json").is_file()
+    assert (Path.cwd() / "validation_report.json").is_file()
 
 
-def test_missing_model_fails_file_exists_and_reports_in_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_missing_model_fails_file_exists_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 finding 10: validating a missing file wrote /validation_report.json (the report went beside the input's
+    nearest existing folder); now the exit code and message are unchanged and nothing is written anywhere."""
     assert main(["validate", str(tmp_path / "no" / "such" / "model.onnx")]) == 1
     assert "FAILED: file.exists" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()  # no folders invented for a model that is not there
-    assert ValidationReport.read(tmp_path / "validation_report.json").failed_checks[0].name == "file.exists"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_goes_to_the_current_directory_not_beside_the_input(
+    copy_model: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12 finding 10: `voiceflow-contract validate /etc/passwd` wrote /etc/validation_report.json."""
+    not_a_model = copy_model("good").parent / "passwd"
+    not_a_model.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    assert main(["validate", str(not_a_model), "--no-latency"]) == 1
+    assert not (not_a_model.parent / "validation_report.json").exists()
+    assert ValidationReport.read(cwd / "validation_report.json").failed_checks[0].name == "onnx.parse"
+    asked = tmp_path / "asked" / "r.json"
+    assert main(["validate", str(not_a_model), "--no-latency", "--report", str(asked)]) == 1
+    assert asked.is_file()

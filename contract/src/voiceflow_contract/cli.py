@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("model", type=Path, metavar="MODEL.onnx")
     validate.add_argument("--profile", help="performance profile (default: metadata.json's, else the contract default)")
-    validate.add_argument("--report", type=Path, help="report path (default: validation_report.json beside the model)")
+    validate.add_argument("--report", type=Path, help="report path (default: ./validation_report.json)")
     validate.add_argument("--metadata", type=Path, help="metadata.json stating profile/num_speakers (default: beside)")
     validate.add_argument("--num-speakers", type=_positive_int, help="speaker count the model must output")
     validate.add_argument("--threads", type=_positive_int, default=1, help="ONNX Runtime intra-op threads (default 1)")
@@ -130,10 +130,10 @@ def _read_metadata(path: Path | None, model: Path) -> dict[str, Any]:
     return data
 
 
-def _default_report_path(model: Path) -> Path:
-    """validation_report.json beside the model; in the working directory when the model's folder does not exist."""
-    folder = model.parent if model.parent.is_dir() else Path.cwd()
-    return folder / "validation_report.json"
+def _default_report_path() -> Path:
+    """validation_report.json in the current directory: never beside the input (``validate /etc/passwd`` must not write
+    into /etc, issue 12 finding 10)."""
+    return Path.cwd() / "validation_report.json"
 
 
 def _cell(value: Any) -> str:
@@ -188,11 +188,14 @@ def _cmd_validate(args: argparse.Namespace, contract: Any) -> int:
             on_latency_run=lambda done, total: progress.update(task, completed=done, total=total),
         )
 
-    report_path = args.report if args.report is not None else _default_report_path(args.model)
+    report_path = args.report if args.report is not None else _default_report_path()
     if args.json:
         sys.stdout.write(report.to_json())
     else:
         _print_report(report)
+    if not args.model.is_file():  # a missing input writes nothing (the table and exit code still say file.exists)
+        print("FAILED: " + ", ".join(c.name for c in report.failed_checks), file=sys.stderr)
+        return EXIT_FAILED
     try:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report.write(report_path)

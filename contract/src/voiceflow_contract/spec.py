@@ -92,6 +92,12 @@ class Profile(_SpecModel):
     device: Literal["cpu", "gpu"]
     p99_ms: float = Field(gt=0, description="Batch-1 P99 latency budget in milliseconds")
     model_size_mb: float = Field(gt=0, description="Largest allowed model.onnx, in MB (10^6 bytes)")
+    max_memory_mb: float = Field(
+        default=512.0,
+        gt=0,
+        description="Peak memory the model may add while it runs the validator's probes (batch sizes, value probes, "
+        "latency runs), in MiB: peak RSS of the validator's child process minus its RSS before the session",
+    )
 
 
 class ValidationSettings(_SpecModel):

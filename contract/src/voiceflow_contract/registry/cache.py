@@ -25,7 +25,14 @@ from pathlib import Path
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from voiceflow_contract.errors import ChecksumMismatchError, ModelNotFoundError, RegistryError, VersionNotFoundError
+from voiceflow_contract.errors import (
+    ChecksumMismatchError,
+    ContractError,
+    ModelNotFoundError,
+    RegistryError,
+    VersionNotFoundError,
+    describe_validation_error,
+)
 from voiceflow_contract.hashing import sha256_file
 from voiceflow_contract.registry import layout
 from voiceflow_contract.registry.names import LATEST, is_version_ref, parse_version, validate_model_name, validate_ref
@@ -33,6 +40,7 @@ from voiceflow_contract.registry.storage import Storage
 from voiceflow_contract.schemas.metadata import ModelMetadata
 from voiceflow_contract.schemas.report import ValidationReport
 from voiceflow_contract.semver import Version
+from voiceflow_contract.spec import CONTRACT
 
 REFS_FILE = "refs.json"
 
@@ -86,7 +94,10 @@ def verify_cached(cache_dir: str | Path, model: str, version: Version) -> Pulled
         report = ValidationReport.read(folder / layout.REPORT_FILE)
         expected = layout.parse_checksum((folder / layout.CHECKSUM_FILE).read_text(encoding="utf-8"))
     except (ValidationError, UnicodeDecodeError) as exc:
-        raise ChecksumMismatchError(f"cached {model} {version} has unreadable sidecar files: {exc}") from exc
+        raise ChecksumMismatchError(
+            f"cached {model} {version} has unreadable sidecar files ({describe_validation_error(exc)})",
+            reason="cache_sidecar_invalid",
+        ) from exc
     check_consistent(model, version, expected, metadata, report)
     actual = sha256_file(model_path)
     if actual != expected:
@@ -173,9 +184,18 @@ def download_version(
         metadata = ModelMetadata.from_json(metadata_raw)
         report = ValidationReport.from_json(report_raw)
     except ValidationError as exc:
-        detail = exc.errors()[0]["msg"]
-        raise ChecksumMismatchError(f"{model} {version}: stored metadata/report are invalid: {detail}") from exc
+        detail = describe_validation_error(exc)
+        raise ChecksumMismatchError(
+            f"{model} {version}: stored metadata/report are invalid ({detail})", reason="document_invalid"
+        ) from exc
     check_consistent(model, version, expected, metadata, report)
+    budget = size_budget_bytes(metadata.profile)
+    if metadata.file.size_bytes > budget:
+        raise ChecksumMismatchError(
+            f"{model} {version}: metadata.json records {metadata.file.size_bytes} bytes, over profile "
+            f"{metadata.profile!r}'s {budget} byte budget; not downloaded",
+            reason="size_exceeded",
+        )
 
     base = Path(cache_dir) / model
     target = base / str(version)
@@ -192,7 +212,8 @@ def download_version(
     try:
         staged_model = staging / layout.MODEL_FILE
         remote_model = layout.version_file(model, version, layout.MODEL_FILE)
-        actual, size = _stream_to(storage, remote_model, staged_model, progress)
+        # Reading stops as soon as the bytes pass the recorded size (a link to /dev/zero is refused before that).
+        actual, size = _stream_to(storage, remote_model, staged_model, progress, limit=metadata.file.size_bytes)
         if actual != expected or size != metadata.file.size_bytes:
             raise ChecksumMismatchError(
                 f"{model} {version}: downloaded model.onnx has sha256 {actual[:12]}… ({size} bytes), registry records "
@@ -212,8 +233,18 @@ def download_version(
     return PulledModel(model, version, target / layout.MODEL_FILE, metadata, report, expected, from_cache=False)
 
 
-def _stream_to(storage: Storage, rel: str, local: Path, progress: bool) -> tuple[str, int]:
-    """Copy one object to ``local`` while hashing it; returns (sha256, size)."""
+def size_budget_bytes(profile: str | None) -> int:
+    """The largest model.onnx a version of ``profile`` may have: the profile's ``model_size_mb`` (the largest profile's
+    for a profile this contract does not know)."""
+    try:
+        chosen = CONTRACT.profile(profile)
+    except ContractError:
+        return max(round(p.model_size_mb * 1e6) for p in CONTRACT.profiles.values())
+    return round(chosen.model_size_mb * 1e6)
+
+
+def _stream_to(storage: Storage, rel: str, local: Path, progress: bool, limit: int) -> tuple[str, int]:
+    """Copy one object to ``local`` while hashing it, reading at most ``limit`` bytes; returns (sha256, size)."""
     digest = hashlib.sha256()
     total = 0
     expected_size: int | None = None
@@ -223,7 +254,7 @@ def _stream_to(storage: Storage, rel: str, local: Path, progress: bool) -> tuple
     bar = tqdm(total=expected_size, unit="B", unit_scale=True, desc=f"pull {rel}", disable=not progress, leave=False)
     try:
         with local.open("wb") as handle:
-            for chunk in storage.iter_chunks(rel):
+            for chunk in storage.iter_chunks(rel, limit=limit):
                 digest.update(chunk)
                 handle.write(chunk)
                 total += len(chunk)
@@ -235,4 +266,12 @@ def _stream_to(storage: Storage, rel: str, local: Path, progress: bool) -> tuple
     return digest.hexdigest(), total
 
 
-__all__ = ["PulledModel", "cached_versions", "download_version", "load_from_cache", "record_ref", "verify_cached"]
+__all__ = [
+    "PulledModel",
+    "cached_versions",
+    "download_version",
+    "load_from_cache",
+    "record_ref",
+    "size_budget_bytes",
+    "verify_cached",
+]

@@ -13,11 +13,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from voiceflow_contract.errors import ChecksumMismatchError
 from voiceflow_contract.registry.names import LATEST
 from voiceflow_contract.semver import Version
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -68,7 +71,11 @@ def parse_checksum(text: str, filename: str = MODEL_FILE) -> str:
         match = _CHECKSUM_RE.fullmatch(line.strip())
         if match is not None and match[2] == filename:
             return match[1]
-    raise ChecksumMismatchError(f"{CHECKSUM_FILE} is malformed: no '<sha256>  {filename}' line (got {text[:120]!r})")
+    # Never echo the text: it may be anything the registry's files point at (issue 12 finding 6).
+    logger.warning("%s is malformed: %d characters, no '<sha256>  %s' line", CHECKSUM_FILE, len(text), filename)
+    raise ChecksumMismatchError(
+        f"{CHECKSUM_FILE} is malformed: no '<sha256>  {filename}' line", reason="checksum_malformed"
+    )
 
 
 __all__ = [

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from voiceflow_contract.errors import RegistryError
+from voiceflow_contract.errors import RegistryError, describe_validation_error
 from voiceflow_contract.registry import layout
 from voiceflow_contract.registry.pointers import PointerState
 from voiceflow_contract.registry.storage import Storage
@@ -38,7 +38,9 @@ def read_manifest(storage: Storage, *, strict: bool = True) -> Manifest:
     except ValidationError as exc:
         if not strict:
             return empty_manifest()  # writers rebuild it from the version folders and pointer objects
-        raise RegistryError(f"{storage.url}/{layout.MANIFEST} is corrupt: {exc.errors()[0]['msg']}") from exc
+        raise RegistryError(
+            f"{storage.url}/{layout.MANIFEST} is corrupt ({describe_validation_error(exc)})", reason="manifest_corrupt"
+        ) from exc
 
 
 def manifest_version(metadata: ModelMetadata, version: Version, published_at: datetime) -> ManifestVersion:
@@ -73,7 +75,10 @@ def build_model_entry(
             try:
                 metadata = ModelMetadata.from_json(raw)
             except ValidationError as exc:
-                raise RegistryError(f"{model} {version}: metadata.json is invalid: {exc.errors()[0]['msg']}") from exc
+                raise RegistryError(
+                    f"{model} {version}: metadata.json is invalid ({describe_validation_error(exc)})",
+                    reason="document_invalid",
+                ) from exc
             line = manifest_version(metadata, version, datetime.now(UTC))
         entries.append(line)
     history = sorted((move for state in pointer_states.values() for move in state.history), key=lambda m: m.at)

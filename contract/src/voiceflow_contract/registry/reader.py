@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from voiceflow_contract.errors import ModelNotFoundError, RegistryError, VersionNotFoundError
+from voiceflow_contract.errors import ModelNotFoundError, RegistryError, VersionNotFoundError, describe_validation_error
 from voiceflow_contract.registry import layout
 from voiceflow_contract.registry.cache import PulledModel, download_version, load_from_cache
 from voiceflow_contract.registry.manifest_store import read_manifest
@@ -91,7 +91,9 @@ class RegistryReader:
         try:
             return PointerState.from_json(raw)
         except ValidationError as exc:
-            raise RegistryError(f"pointer {model}/{pointer} is corrupt: {exc.errors()[0]['msg']}") from exc
+            raise RegistryError(
+                f"pointer {model}/{pointer} is corrupt ({describe_validation_error(exc)})", reason="pointer_corrupt"
+            ) from exc
 
     def _pointer_states(self, model: str) -> dict[str, PointerState]:
         names = [LATEST] + [
@@ -144,7 +146,10 @@ class RegistryReader:
         except FileNotFoundError as exc:
             raise VersionNotFoundError(f"{model} {version} is incomplete in {self.url}: {exc}") from exc
         except ValidationError as exc:
-            raise RegistryError(f"{model} {version}: stored documents are invalid: {exc.errors()[0]['msg']}") from exc
+            raise RegistryError(
+                f"{model} {version}: stored documents are invalid ({describe_validation_error(exc)})",
+                reason="document_invalid",
+            ) from exc
         names = sorted(name for name, state in self._pointer_states(model).items() if state.version == str(version))
         return VersionInfo(
             model_name=model,

@@ -11,8 +11,8 @@ Why a wrapper and not fsspec directly:
   exists).
   Object stores already make single-object writes atomic; "create" maps to ``If-None-Match: *`` (S3, Azure) or
   ``ifGenerationMatch=0`` (GCS; the emulator ignores it).
-* **Fresh listings.** s3fs/gcsfs/adlfs cache directory listings; another publisher's writes must be visible, so listing
-  caches are dropped before every listing.
+* **Fresh listings.** s3fs/gcsfs/adlfs cache directory listings; they are dropped before every listing.
+* **Confinement.** Reads stay inside a file:// root and stop past a size limit (:mod:`.confinement`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from voiceflow_contract.errors import RegistryError, RegistryUnavailableError
+from voiceflow_contract.registry.confinement import DOCUMENT_LIMIT_BYTES, confine, over_limit
+from voiceflow_contract.registry.connection_errors import is_connection_error
 
 T = TypeVar("T")
 
@@ -45,27 +47,6 @@ ENV_GCS_EMULATOR = "STORAGE_EMULATOR_HOST"
 ENV_CONNECT_TIMEOUT = "VOICEFLOW_REGISTRY_CONNECT_TIMEOUT"
 
 _PROTOCOL_ALIASES = {"s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az", "adl": "az"}
-
-# Exception class names (anywhere in the cause chain) that mean "the server could not be reached".
-_CONNECTION_ERROR_NAMES = frozenset(
-    {
-        "ConnectionError",
-        "ConnectionRefusedError",
-        "ConnectionResetError",
-        "ConnectionAbortedError",
-        "EndpointConnectionError",
-        "ConnectTimeoutError",
-        "ReadTimeoutError",
-        "ClientConnectorError",
-        "ClientConnectionError",
-        "ServerDisconnectedError",
-        "ClientOSError",
-        "ServiceRequestError",
-        "ServiceResponseError",
-        "TimeoutError",
-        "gaierror",
-    }
-)
 
 
 def protocol_of(url: str) -> str:
@@ -140,20 +121,6 @@ def _endpoint_of(protocol: str, options: Mapping[str, Any]) -> tuple[str, int] |
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.hostname, port
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """True when ``exc`` (or anything in its cause/context chain) says the storage server could not be reached."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
-            return True
-        if any(cls.__name__ in _CONNECTION_ERROR_NAMES for cls in type(current).__mro__):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class Storage:
@@ -241,18 +208,35 @@ class Storage:
         self.invalidate(rel)
         return bool(self._call(f"exists {rel}", lambda: self.fs.exists(self.path(rel))))
 
-    def read_bytes(self, rel: str) -> bytes:
-        """Whole object as bytes; FileNotFoundError if absent."""
-        return bytes(self._call(f"read {rel}", lambda: self.fs.cat_file(self.path(rel))))
+    def _source(self, rel: str) -> str:
+        """The path of ``rel``; on file:// it must stay inside the root and be a regular file (confinement)."""
+        path = self.path(rel)
+        if self.is_local:
+            confine(self.root, path)
+        return path
+
+    def read_bytes(self, rel: str, limit: int = DOCUMENT_LIMIT_BYTES) -> bytes:
+        """Whole object as bytes (at most ``limit``: past it, reading stops and ChecksumMismatchError is raised)."""
+
+        def run() -> bytes:
+            data = bytes(self.fs.cat_file(self._source(rel), start=0, end=limit + 1))  # one ranged read
+            if len(data) > limit:
+                raise over_limit(rel, limit)
+            return data
+
+        return self._call(f"read {rel}", run)
 
     def read_text(self, rel: str) -> str:
-        """Whole object as UTF-8 text; FileNotFoundError if absent."""
-        return self.read_bytes(rel).decode("utf-8")
+        """Whole object as UTF-8 text; FileNotFoundError if absent; not UTF-8 is a RegistryError (never echoed)."""
+        try:
+            return self.read_bytes(rel).decode("utf-8")
+        except UnicodeDecodeError:
+            raise RegistryError(f"registry object {rel} is not UTF-8 text", reason="not_text") from None
 
     def size(self, rel: str) -> int:
         """Object size in bytes."""
         self.invalidate(rel)
-        return int(self._call(f"size {rel}", lambda: self.fs.size(self.path(rel))))
+        return int(self._call(f"size {rel}", lambda: self.fs.size(self._source(rel))))
 
     def list_dir(self, rel: str = "") -> list[str]:
         """Names (not paths) of the entries directly under ``rel``; empty when it does not exist."""
@@ -287,7 +271,7 @@ class Storage:
         def run() -> tuple[str, int]:
             digest = hashlib.sha256()
             total = 0
-            with self.fs.open(self.path(rel), "rb", block_size=CHUNK_SIZE) as handle:
+            with self.fs.open(self._source(rel), "rb", block_size=CHUNK_SIZE) as handle:
                 while chunk := handle.read(CHUNK_SIZE):
                     digest.update(chunk)
                     total += len(chunk)
@@ -295,12 +279,16 @@ class Storage:
 
         return self._call(f"read back {rel}", run)
 
-    def iter_chunks(self, rel: str) -> Iterator[bytes]:
-        """Stream an object in CHUNK_SIZE pieces (download with hashing and progress)."""
+    def iter_chunks(self, rel: str, limit: int | None = None) -> Iterator[bytes]:
+        """Stream an object in CHUNK_SIZE pieces; past ``limit`` bytes reading stops (ChecksumMismatchError)."""
         self.ping()
+        total = 0
         try:
-            with self.fs.open(self.path(rel), "rb", block_size=CHUNK_SIZE) as handle:
-                while chunk := handle.read(CHUNK_SIZE):
+            with self.fs.open(self._source(rel), "rb", block_size=CHUNK_SIZE) as handle:
+                while chunk := handle.read(CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit + 1 - total)):
+                    total += len(chunk)
+                    if limit is not None and total > limit:
+                        raise over_limit(rel, limit)
                     yield chunk
         except (FileNotFoundError, RegistryError):
             raise
@@ -391,7 +379,6 @@ __all__ = [
     "ENV_S3_ENDPOINT",
     "Storage",
     "default_storage_options",
-    "is_connection_error",
     "parse_storage_option",
     "protocol_of",
 ]

@@ -2,7 +2,9 @@
 
 Modules: :mod:`.rules` (the rule catalogue), :mod:`.static_checks` (file, parse, declared graph I/O),
 :mod:`.probes` (the inputs fed to a model), :mod:`.runner` (time-bounded ONNX Runtime runs),
-:mod:`.runtime_checks` (batch sizes and output values), :mod:`.measurement` (latency, host) and
+:mod:`.runtime_checks` (batch sizes and output values), :mod:`.measurement` (latency, host),
+:mod:`.graph_walk` (every tensor and node, subgraphs included), :mod:`.runtime_stage` (the ONNX Runtime stage),
+:mod:`.isolation` (that stage in a memory-limited child process: ``runtime.memory``) and
 :mod:`.pipeline` (``validate_model_contract``, every rule in order).
 """
 

@@ -15,13 +15,16 @@ from voiceflow_contract import __version__
 from voiceflow_contract.hashing import sha256_bytes
 from voiceflow_contract.schemas.report import CheckStatus, LatencyStats, ValidationReport
 from voiceflow_contract.spec import ModelContract, Profile, load_contract
-from voiceflow_contract.validator.measurement import ProgressCallback, check_latency, host_info
+from voiceflow_contract.validator.graph_walk import data_dependent_allocations
+from voiceflow_contract.validator.isolation import ChildJob, judge_memory, run_in_process, run_isolated
+from voiceflow_contract.validator.measurement import ProgressCallback, host_info
 from voiceflow_contract.validator.rules import Checks, rule_names
-from voiceflow_contract.validator.runner import RUN_TIMEOUT_S, BoundedSession, choose_providers, open_session
-from voiceflow_contract.validator.runtime_checks import RuntimeResult, check_batches, check_values
+from voiceflow_contract.validator.runner import RUN_TIMEOUT_S, choose_providers
+from voiceflow_contract.validator.runtime_checks import RuntimeResult
 from voiceflow_contract.validator.static_checks import check_file, check_graph, check_parse
 
 VALIDATOR_VERSION = __version__
+CHILD_SILENCE_S = 120.0  # beyond one run's bound: longest the runtime child may stay silent (building a session)
 
 
 def validate_model_contract(
@@ -36,6 +39,7 @@ def validate_model_contract(
     measure_latency: bool = True,
     on_latency_run: ProgressCallback | None = None,
     run_timeout_s: float = RUN_TIMEOUT_S,
+    isolate: bool = True,
 ) -> ValidationReport:
     """Check the ONNX model at ``path`` against the contract and ``profile``'s budgets.
 
@@ -51,6 +55,8 @@ def validate_model_contract(
         measure_latency: False skips latency.p99 (reported as SKIPPED).
         on_latency_run: progress callback ``(done, total)`` during the timed runs.
         run_timeout_s: longest single inference run; a run past it is terminated and fails its rule.
+        isolate: run the ONNX Runtime stage in a memory-limited child process (``runtime.memory``, see
+            :mod:`.isolation`); False runs it in this process (debugging; the memory limit is then not applied).
 
     Returns:
         The report; ``report.passed`` is False when any rule failed. Never raises because of the model.
@@ -87,6 +93,7 @@ def validate_model_contract(
             available=available,
             on_latency_run=on_latency_run,
             run_timeout_s=run_timeout_s,
+            isolate=isolate,
         )
     except Exception as exc:  # a validator bug must still produce a failed report, never crash the caller
         checks.fail("validator.error", f"unexpected {type(exc).__name__}: {exc}", measured="error", limit="none")
@@ -125,10 +132,9 @@ def run_rules(
     available: list[str],
     on_latency_run: ProgressCallback | None,
     run_timeout_s: float = RUN_TIMEOUT_S,
+    isolate: bool = True,
 ) -> tuple[str, LatencyStats | None]:
     """Every rule in order; returns (sha256, latency). Rules not reached are filled in by the caller."""
-    import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]  # optional extra (cpu / gpu)
-
     sha = ""
     latency: LatencyStats | None = None
     data = check_file(checks, model_path, chosen, contract)
@@ -136,39 +142,23 @@ def run_rules(
         sha = checks.sha256 = sha256_bytes(data)
         model = check_parse(checks, data)
         graph = check_graph(checks, model, contract, num_speakers) if model is not None else None
-        session = None
-        if graph is not None:
-            try:
-                session = BoundedSession(open_session(data, threads, session_providers), run_timeout_s)
-            except Exception as exc:  # ORT raises Fail/InvalidGraph/NotImplemented... for bad models
-                checks.fail("runtime.session", f"ONNX Runtime cannot load the model: {exc}", measured=False, limit=True)
-                checks.block("runtime.session failed")
+        if graph is not None and model is not None:
+            job = ChildJob(
+                data, graph, contract, chosen, num_speakers, threads, runs, measure_latency, session_providers,
+                available, run_timeout_s,
+            )  # fmt: skip
+            if isolate:
+                outcome = run_isolated(job, on_latency_run, silence_s=run_timeout_s + CHILD_SILENCE_S)
             else:
-                session_providers = checks.session_providers = list(session.get_providers())
-                checks.ok("runtime.session", f"onnxruntime {ort.__version__} on {session_providers}", True, True)
-        if session is not None and graph is not None:
-            try:
-                if check_batches(checks, session, graph, contract, runtime):
-                    check_values(checks, session, graph, contract, runtime, num_speakers)
-                    if measure_latency:
-                        latency = check_latency(
-                            checks,
-                            session,
-                            graph,
-                            contract,
-                            chosen,
-                            threads=threads,
-                            runs=runs,
-                            session_providers=session_providers,
-                            available=available,
-                            on_run=on_latency_run,
-                        )
-                    else:
-                        checks.skip("latency.p99", "latency measurement disabled (--no-latency)", limit=chosen.p99_ms)
-                else:
-                    checks.block("the model runs at no batch size")
-            finally:
-                session.close()
+                outcome = run_in_process(job, on_latency_run)
+            if not isinstance(outcome, str):
+                checks.results.update(outcome.results)
+                checks.session_providers = outcome.session_providers
+                runtime.num_speakers, runtime.embedding_dim = outcome.num_speakers, outcome.embedding_dim
+                latency = outcome.latency
+                if outcome.blocked_by:
+                    checks.block(outcome.blocked_by)
+            judge_memory(checks, outcome, chosen, data_dependent_allocations(model))
     return sha, latency
 
 

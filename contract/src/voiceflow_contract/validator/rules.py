@@ -40,6 +40,7 @@ RUNTIME_RULES: tuple[str, ...] = (
     "output.finite",
     "output.softmax",
     "latency.p99",
+    "runtime.memory",  # peak memory over every run above, measured in the memory-limited child process
 )
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx.external_data_helper import uses_external_data
 
 from voiceflow_contract.onnx_io import TensorInfo, graph_inputs, graph_outputs, text
 from voiceflow_contract.spec import ModelContract, Profile
+from voiceflow_contract.validator.graph_walk import external_tensors
 from voiceflow_contract.validator.probes import probe_shape
 from voiceflow_contract.validator.rules import Checks
 
@@ -92,12 +92,12 @@ def check_parse(checks: Checks, data: bytes) -> onnx.ModelProto | None:
     opsets = {op.domain or "ai.onnx": int(op.version) for op in model.opset_import}
     checks.ok("onnx.parse", f"ir_version {model.ir_version}, opsets {opsets}", measured=True, limit=True)
 
-    external = [text(t.name) for t in model.graph.initializer if uses_external_data(t)]
+    external = external_tensors(model)  # subgraphs, node attributes, sparse initializers and functions too
     if external:
         # Refused rather than resolved: a location like ../../etc/passwd must never be read on a model's behalf.
         checks.fail(
             "onnx.external_data",
-            f"{len(external)} tensors reference external data files (e.g. {external[0]!r}); "
+            f"{len(external)} tensors reference external data files (e.g. {text(external[0])}); "
             "export a single self-contained file (external_data=False)",
             measured=len(external),
             limit=0,
