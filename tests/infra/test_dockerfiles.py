@@ -312,7 +312,7 @@ def test_checks_fail_on_broken_copies() -> None:
     assert check_healthcheck(re.sub(r"(?ms)^HEALTHCHECK .*?\]\n", "", cpu))
     assert check_healthcheck(cpu.replace('python", "-c"', 'curl", "-c"').replace("/health", "/"))
     assert check_no_torch(
-        cpu.replace('"voiceflow-inference[cpu,cloud]" \\', '"voiceflow-inference[cpu,cloud]" torch \\', 1)
+        cpu.replace('"voiceflow-inference[cpu,s3]" \\', '"voiceflow-inference[cpu,s3]" torch \\', 1)
     )
     assert check_onnxruntime_flavour(gpu.replace("[gpu,cloud]", "[gpu,cpu,cloud]"), "onnxruntime-gpu")
     assert check_onnxruntime_flavour(gpu.replace("[gpu,cloud]", "[cpu,cloud]"), "onnxruntime-gpu")
