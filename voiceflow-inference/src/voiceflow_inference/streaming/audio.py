@@ -12,6 +12,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+
 from voiceflow_contract.spec import SAMPLE_RATE
 from voiceflow_inference.streaming.polyphase import kaiser_lowpass, resample_poly
 
