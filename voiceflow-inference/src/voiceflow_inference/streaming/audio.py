@@ -122,9 +122,7 @@ class StreamResampler:
         half_len = 10 * max(self.up, self.down)
         # Same filter scipy designs by default; computed once instead of per call.
         self._taps = (
-            np.ones(1)
-            if self.passthrough
-            else kaiser_lowpass(2 * half_len + 1, 1.0 / max(self.up, self.down), 5.0)
+            np.ones(1) if self.passthrough else kaiser_lowpass(2 * half_len + 1, 1.0 / max(self.up, self.down), 5.0)
         )
         self.context = math.ceil(half_len / self.up) + 1
         self._buf = np.zeros(0, dtype=np.float64)
