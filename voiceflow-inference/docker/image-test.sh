@@ -55,7 +55,8 @@ chmod -R a+rX "$WORK/registry"
 
 "${PODMAN[@]}" run -d --name "$NAME" "${LIMITS[@]}" -p "127.0.0.1:$PORT:8000" \
     -v "$WORK/registry:/srv/registry:ro" -e VOICEFLOW_REGISTRY_URL=/srv/registry -e VOICEFLOW_MODEL_NAME=$MODEL \
-    -e VOICEFLOW_WARMUP_RUNS=1 "$IMAGE" >/dev/null
+    -e VOICEFLOW_WARMUP_RUNS=1 "$IMAGE" >/dev/null 2>"$WORK/run.err" \
+    || { cat "$WORK/run.err" >&2; exit 1; }  # (its "no systemd for healthcheck timers" notes are expected here)
 
 url="http://127.0.0.1:$PORT"
 for _ in $(seq 1 120); do
