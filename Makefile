@@ -13,6 +13,10 @@ AZURITE := node_modules/.bin/azurite-blob
 COMPOSE := $(shell command -v docker-compose 2>/dev/null || echo /usr/bin/docker-compose)
 # kubectl renders deploy/k8s (`kubectl kustomize`); Debian's kubernetes-client when none is installed.
 KUBECTL := $(shell command -v kubectl 2>/dev/null || echo /usr/bin/kubectl)
+# scale-demo's load balancer and image-test's container tools: Debian packages, installed on first use when root.
+HAPROXY := $(shell command -v haproxy 2>/dev/null || echo /usr/sbin/haproxy)
+PODMAN := $(shell command -v podman 2>/dev/null || echo /usr/bin/podman)
+MMDEBSTRAP := $(shell command -v mmdebstrap 2>/dev/null || echo /usr/bin/mmdebstrap)
 
 REGISTRY ?= $(CURDIR)/registry
 MODEL ?= fast-cnn
@@ -26,7 +30,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help setup lint typecheck imports test test-contract test-models test-inference test-e2e demo \
         train export optimize validate benchmark publish serve deploy load bench bench-quick chaos clean \
-        real-sample real-sample-der k8s-validate k8s-config
+        real-sample real-sample-der k8s-validate k8s-config scale-demo image-test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,6 +64,16 @@ $(KUBECTL):
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; \
 	else echo "kubectl missing: install it (apt-get install kubernetes-client) for the deploy/k8s checks" >&2; fi
+
+$(HAPROXY):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else echo "haproxy missing: install it (apt-get install haproxy) for make scale-demo" >&2; fi
+
+$(PODMAN) $(MMDEBSTRAP):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap >/dev/null; \
+	else echo "podman/mmdebstrap missing: install them (apt-get install podman runc mmdebstrap) for make image-test" >&2; fi
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -163,6 +177,12 @@ bench-quick: $(STAMP) ## short form of bench (< 60 s; tests/bench runs it)
 
 demo: setup ## the whole workflow end to end on synthetic data (train, publish, serve, stream, hot reload, roll back)
 	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
+
+scale-demo: $(STAMP) $(HAPROXY) ## 3 replicas behind HAProxy on one S3 registry: publish, A/B, roll back, lose one, under load
+	$(PY) -m voiceflow_bench.scale.demo $(ARGS)
+
+image-test: $(STAMP) $(PODMAN) $(MMDEBSTRAP) ## build Dockerfile.cpu with podman (Debian-made base), run it: non-root, health, infer, ws, size
+	PY=$(PY) voiceflow-inference/docker/image-test.sh
 
 clean: ## remove built artifacts (not the registry)
 	rm -rf $(ARTIFACTS) outputs multirun .pytest_cache

@@ -168,10 +168,15 @@ def check_healthcheck(text: str) -> list[str]:
 
 
 def pip_commands(text: str) -> list[str]:
-    """Every `pip install` / `pip wheel` command in RUN instructions."""
+    """Every `pip install` / `pip wheel` command in RUN instructions, `${ARG}` replaced by the ARG's default."""
     commands = []
+    args: dict[str, str] = {}
     for keyword, value in instructions(text):
+        if keyword == "ARG" and "=" in value:
+            name, _, default = value.partition("=")
+            args[name.strip()] = default.strip().strip('"')
         if keyword == "RUN":
+            value = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), value)
             commands += [
                 part.strip() for part in re.split(r"&&|;", value) if re.search(r"pip\S* (install|wheel)", part)
             ]
@@ -312,7 +317,11 @@ def test_checks_fail_on_broken_copies() -> None:
     assert check_healthcheck(re.sub(r"(?ms)^HEALTHCHECK .*?\]\n", "", cpu))
     assert check_healthcheck(cpu.replace('python", "-c"', 'curl", "-c"').replace("/health", "/"))
     assert check_no_torch(
-        cpu.replace('"voiceflow-inference[cpu,cloud]" \\', '"voiceflow-inference[cpu,cloud]" torch \\', 1)
+        cpu.replace(
+            '"voiceflow-inference[cpu,${REGISTRY_BACKENDS}]" \\',
+            '"voiceflow-inference[cpu,${REGISTRY_BACKENDS}]" torch \\',
+            1,
+        )
     )
     assert check_onnxruntime_flavour(gpu.replace("[gpu,cloud]", "[gpu,cpu,cloud]"), "onnxruntime-gpu")
     assert check_onnxruntime_flavour(gpu.replace("[gpu,cloud]", "[cpu,cloud]"), "onnxruntime-gpu")

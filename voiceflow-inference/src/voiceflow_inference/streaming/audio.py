@@ -12,9 +12,9 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import firwin, resample_poly
 
 from voiceflow_contract.spec import SAMPLE_RATE
+from voiceflow_inference.streaming.polyphase import kaiser_lowpass, resample_poly
 
 MIN_SAMPLE_RATE: Final = 8_000
 MAX_SAMPLE_RATE: Final = 192_000
@@ -101,7 +101,7 @@ def _rational(sample_rate: int, target: int) -> tuple[int, int]:
 
 
 class StreamResampler:
-    """Polyphase resampling (scipy.signal.resample_poly) of an unbounded stream, chunk by chunk.
+    """Polyphase resampling (scipy's ``resample_poly`` output, computed in numpy) of an unbounded stream, in chunks.
 
     Each push resamples a short input span that starts on a multiple of `down` (so its outputs line up with the
     whole-signal output grid) and keeps `context` input samples of history and look-ahead around the outputs it
@@ -122,9 +122,7 @@ class StreamResampler:
         half_len = 10 * max(self.up, self.down)
         # Same filter scipy designs by default; computed once instead of per call.
         self._taps = (
-            np.ones(1)
-            if self.passthrough
-            else firwin(2 * half_len + 1, 1.0 / max(self.up, self.down), window=("kaiser", 5.0))
+            np.ones(1) if self.passthrough else kaiser_lowpass(2 * half_len + 1, 1.0 / max(self.up, self.down), 5.0)
         )
         self.context = math.ceil(half_len / self.up) + 1
         self._buf = np.zeros(0, dtype=np.float64)
@@ -133,7 +131,7 @@ class StreamResampler:
         self._out_next = 0  # next global output index to emit
 
     def _resample_span(self) -> npt.NDArray[np.float64]:
-        return np.asarray(resample_poly(self._buf, self.up, self.down, window=self._taps.copy()), dtype=np.float64)
+        return resample_poly(self._buf, self.up, self.down, self._taps)
 
     def push(self, samples: FloatArray) -> FloatArray:
         """Add input samples; returns the 48 kHz samples that are now final (possibly none)."""

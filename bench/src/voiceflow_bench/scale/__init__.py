@@ -1,0 +1,1 @@
+"""`make scale-demo`: several inference replicas behind HAProxy, one S3 registry, rollouts under mixed load."""
