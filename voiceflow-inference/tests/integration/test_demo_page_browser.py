@@ -20,9 +20,9 @@ import soundfile as sf
 
 # The streaming tests' helpers (band model, synthetic two-speaker conversation, uvicorn in a thread).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "streaming"))
-from ws_helpers import conversation, serve_in_thread, write_band_model, ws_settings  # noqa: E402
+from ws_helpers import conversation, serve_in_thread, write_band_model, ws_settings
 
-from voiceflow_inference.app import create_app  # noqa: E402
+from voiceflow_inference.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMAGE = Path(__file__).resolve().parents[3] / "docs" / "images" / "demo-page.png"

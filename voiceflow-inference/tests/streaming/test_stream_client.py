@@ -14,7 +14,7 @@ from ws_helpers import conversation, der, serve_in_thread, ws_app
 
 from voiceflow_contract.diarization import parse_rttm
 from voiceflow_inference.client import VoiceFlowClient, Window
-from voiceflow_inference.client.streaming_client import StreamFailed, websocket_url
+from voiceflow_inference.client.streaming_client import StreamFailedError, websocket_url
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,7 +59,7 @@ async def test_async_iterator_yields_live_windows(server: str) -> None:
 
 async def test_refused_session_raises(server: str) -> None:
     session = VoiceFlowClient(server, hop_s=5.0).stream(np.zeros(16000, dtype=np.float32), sample_rate=16000)
-    with pytest.raises(StreamFailed, match="invalid_message") as failure:
+    with pytest.raises(StreamFailedError, match="invalid_message") as failure:
         async for _ in session:
             pass
     assert failure.value.errors[0].code == "invalid_message"
@@ -75,7 +75,9 @@ def test_stream_command_file_rttm_and_plot(server: str, tmp_path: Path) -> None:
     flac = tmp_path / "talk.flac"
     sf.write(str(flac), conv.audio, 44100)
     reference = tmp_path / "ref.rttm"
-    reference.write_text("".join(f"SPEAKER talk 1 {s:.3f} {e - s:.3f} <NA> <NA> {k} <NA> <NA>\n" for s, e, k in conv.turns))
+    reference.write_text(
+        "".join(f"SPEAKER talk 1 {s:.3f} {e - s:.3f} <NA> <NA> {k} <NA> <NA>\n" for s, e, k in conv.turns)
+    )
     rttm, png = tmp_path / "out.rttm", tmp_path / "timeline.png"
     args = [str(flac), "--server", server, "--uri", "talk", "--rttm", str(rttm), "--plot", str(png)]
     done = _cli(*args, "--reference", str(reference))

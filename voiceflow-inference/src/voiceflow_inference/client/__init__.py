@@ -8,6 +8,6 @@ Nothing here imports the server (app, routers): these modules talk to it over HT
 """
 
 from voiceflow_inference.client.stream_messages import Result, ServerError, Turn, Window
-from voiceflow_inference.client.streaming_client import DiarizationStream, StreamFailed, VoiceFlowClient
+from voiceflow_inference.client.streaming_client import DiarizationStream, StreamFailedError, VoiceFlowClient
 
-__all__ = ["DiarizationStream", "Result", "ServerError", "StreamFailed", "Turn", "VoiceFlowClient", "Window"]
+__all__ = ["DiarizationStream", "Result", "ServerError", "StreamFailedError", "Turn", "VoiceFlowClient", "Window"]

@@ -22,7 +22,7 @@ from voiceflow_contract.diarization import parse_rttm
 from voiceflow_inference.client.live_timeline import LiveTimeline, describe_result
 from voiceflow_inference.client.pcm_source import PcmSource, StreamSource, read_file
 from voiceflow_inference.client.stream_messages import Result
-from voiceflow_inference.client.streaming_client import StreamFailed, VoiceFlowClient
+from voiceflow_inference.client.streaming_client import StreamFailedError, VoiceFlowClient
 from voiceflow_inference.client.timeline_plot import plot_timeline
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -77,14 +77,16 @@ def run_stream_command(args: argparse.Namespace) -> int:
         source = _source(args)
         reference = None
         if args.reference is not None:
-            reference = [seg for segs in parse_rttm(args.reference.read_text(encoding="utf-8")).values() for seg in segs]
+            reference = [
+                seg for segs in parse_rttm(args.reference.read_text(encoding="utf-8")).values() for seg in segs
+            ]
         client = VoiceFlowClient(args.server, hop_s=args.hop, frame_ms=args.frame_ms)
     except (ValueError, OSError) as exc:
         console.print(f"error: {exc}")
         return EXIT_USAGE
     try:
         result = asyncio.run(_stream(client, source, args, console))
-    except StreamFailed as exc:
+    except StreamFailedError as exc:
         console.print(f"[red]error: {exc}[/red]")
         return EXIT_FAILED
     except KeyboardInterrupt:

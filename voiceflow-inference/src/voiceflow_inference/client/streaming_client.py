@@ -1,15 +1,15 @@
 """`VoiceFlowClient`: diarize a file, or iterate over the live windows of a stream, through `/ws/diarize`.
 
-    from voiceflow_inference.client import VoiceFlowClient
+from voiceflow_inference.client import VoiceFlowClient
 
-    result = VoiceFlowClient("http://127.0.0.1:8000").diarize("meeting.wav")
-    print(result.rttm)
+result = VoiceFlowClient("http://127.0.0.1:8000").diarize("meeting.wav")
+print(result.rttm)
 
-    async def live() -> None:
-        session = VoiceFlowClient("http://127.0.0.1:8000").stream("meeting.wav", realtime=True)
-        async for window in session:
-            print(window.start, window.speaker)
-        print(session.result.turns)
+async def live() -> None:
+    session = VoiceFlowClient("http://127.0.0.1:8000").stream("meeting.wav", realtime=True)
+    async for window in session:
+        print(window.start, window.speaker)
+    print(session.result.turns)
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from voiceflow_inference.client.stream_messages import Result, ServerError, Wind
 WS_PATH = "/ws/diarize"
 
 
-class StreamFailed(RuntimeError):
+class StreamFailedError(RuntimeError):
     """The session ended without a `final` result (refused, or the connection dropped)."""
 
     def __init__(self, message: str, errors: tuple[ServerError, ...] = ()) -> None:
@@ -70,9 +70,7 @@ def as_source(audio: str | Path | PcmSource | np.ndarray, sample_rate: int | Non
 class DiarizationStream:
     """One live session: `async for window in session` yields each `window` as it arrives; then `result` is set."""
 
-    def __init__(
-        self, url: str, source: PcmSource, *, hop_s: float, uri: str, frame_ms: float, realtime: bool
-    ) -> None:
+    def __init__(self, url: str, source: PcmSource, *, hop_s: float, uri: str, frame_ms: float, realtime: bool) -> None:
         self.url = url
         self.source = source
         self.hop_s = hop_s
@@ -86,9 +84,11 @@ class DiarizationStream:
 
     @property
     def result(self) -> Result:
-        """The final result (raises StreamFailed before the stream ended or when the server sent none)."""
+        """The final result (raises StreamFailedError before the stream ended or when the server sent none)."""
         if self._result is None:
-            raise StreamFailed("no final result (the stream has not finished, or the server ended it)", self._errs())
+            raise StreamFailedError(
+                "no final result (the stream has not finished, or the server ended it)", self._errs()
+            )
         return self._result
 
     def _errs(self) -> tuple[ServerError, ...]:
@@ -137,10 +137,10 @@ class DiarizationStream:
         except websockets.ConnectionClosed:
             pass
         except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise StreamFailed(f"cannot connect to {self.url}: {exc}") from exc
+            raise StreamFailedError(f"cannot connect to {self.url}: {exc}") from exc
         if self._result is None:
             detail = "; ".join(f"{e.code}: {e.message}" for e in self.errors) or "connection closed"
-            raise StreamFailed(f"the server sent no final result ({detail})", self._errs())
+            raise StreamFailedError(f"the server sent no final result ({detail})", self._errs())
 
 
 class VoiceFlowClient:
@@ -162,9 +162,7 @@ class VoiceFlowClient:
         """A live session over `audio` (file path, float array + `sample_rate`, or PcmSource such as stdin);
         `realtime=True` paces the frames like a microphone."""
         source = as_source(audio, sample_rate)
-        return DiarizationStream(
-            self.url, source, hop_s=self.hop_s, uri=uri, frame_ms=self.frame_ms, realtime=realtime
-        )
+        return DiarizationStream(self.url, source, hop_s=self.hop_s, uri=uri, frame_ms=self.frame_ms, realtime=realtime)
 
     async def diarize_async(
         self, audio: str | Path | PcmSource | np.ndarray, *, sample_rate: int | None = None, uri: str = "stream"
