@@ -127,3 +127,14 @@ def test_chosen_file_in_chromium(server: str, talk_wav: Path) -> None:
             assert page.get_attribute("#rttm", "data-segments") == "4"
         finally:
             browser.close()
+
+
+def test_demo_page_config_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceflow_inference.config import load_settings
+
+    monkeypatch.delenv("VOICEFLOW_DEMO_PAGE", raising=False)
+    assert load_settings("development").demo_page is True
+    assert load_settings("staging").demo_page is False
+    assert load_settings("production", admin_token=None).demo_page is False
+    monkeypatch.setenv("VOICEFLOW_DEMO_PAGE", "true")
+    assert load_settings("production").demo_page is True
