@@ -42,7 +42,7 @@ def add_stream_parser(sub: Any) -> None:
     p.add_argument("--sample-rate", type=int, help="stdin PCM rate in Hz (required with -; 8000-192000)")
     p.add_argument("--rttm", type=Path, help="also write the final RTTM here")
     p.add_argument("--plot", type=Path, help="save a timeline picture (PNG; needs voiceflow-inference[plot])")
-    p.add_argument("--reference", type=Path, help="reference RTTM drawn under the hypothesis in --plot")
+    p.add_argument("--reference", type=Path, help="reference RTTM drawn above the hypothesis in --plot")
     p.add_argument("--uri", default="stream", help="recording id in the RTTM (default: stream)")
     p.add_argument("--hop", type=float, default=0.5, help="seconds between 1 s windows (0.25-1.0)")
     p.add_argument("--frame-ms", type=float, default=100.0, help="audio per binary frame in ms (default 100)")
@@ -67,6 +67,8 @@ async def _stream(client: VoiceFlowClient, source: PcmSource, args: argparse.Nam
     with Live(timeline, console=console, refresh_per_second=8, transient=False):
         async for window in session:
             timeline.add(window)
+    if not console.is_terminal:
+        console.line()  # a piped stderr gets the last frame without its line end
     return session.result
 
 
