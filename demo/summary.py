@@ -43,6 +43,8 @@ def report(
         perf = json.loads(metadata_path.read_text()).get("performance", {}).get("cpu", {})
         model_latency = f"p50 {perf.get('p50_ms')} ms, p99 {perf.get('p99_ms')} ms"
         summary.add_row("model latency (bare ONNX Runtime)", model_latency)
+    pictures = [p for p in (artifacts / "timeline.png", artifacts / "publish-a" / "calibration.png") if p.is_file()]
+    summary.add_row("pictures", ", ".join(str(p.relative_to(artifacts)) for p in pictures) or "none")
     summary.add_row("registry", registry)
     summary.add_row("artifacts", str(artifacts))
     wall = f"{wall_s:.0f} s (train {timings['train']:.0f} s, publish {timings['publish']:.0f} s)"
@@ -57,6 +59,7 @@ def report(
                 "der": scores,
                 "rtf": streamed["rtf"],
                 "wall_s": round(wall_s, 1),
+                "pictures": [str(p) for p in pictures],
             },
             indent=2,
         )

@@ -22,6 +22,7 @@ from demo.settings import MODEL, ROOT
 from demo.streaming import stream_conversation
 from demo.summary import report
 from demo.terminal import console, step
+from voiceflow_inference.client.timeline_plot import plot_timeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{streamed['duration_s']} s of audio streamed in {streamed['stream_s']} s (RTF {streamed['rtf']})"
         )
         (artifacts / "streamed.rttm").write_text(streamed["rttm"])
+        title = f"Streamed held-out conversation, v{version_a}: DER {scores['der_collar_025']:.1%} (collar 0.25 s)"
+        timeline = plot_timeline(
+            streamed["hypothesis"],
+            artifacts / "timeline.png",
+            reference=streamed["reference"],
+            duration=streamed["duration_s"],
+            title=title,
+        )
+        console.print(f"timeline picture (reference above, streamed below): {timeline}")
 
         step(5, total, "Publish a new version (fine-tuned weights) and hot-reload under load")
         load = Load(server.url)

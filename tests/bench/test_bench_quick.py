@@ -73,4 +73,7 @@ def test_quick_suite_prints_the_table_and_writes_complete_json(tmp_path: Path) -
     raw = doc["raw"]
     assert raw["hot_reload"]["failed_reloads"] == 0 and len(raw["hot_reload"]["rss_mb"]) >= 2
     assert all(level["n"] > 0 for level in raw["streaming"]["capacity"])
+    assert len(raw["roundtrip"]["OIP infer binary"]["samples_ms"]) == raw["roundtrip"]["OIP infer binary"]["n"]
+    for picture in ("quick-latency.png", "quick-throughput.png", "quick-rss.png"):  # voiceflow_bench.plots
+        assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG", picture
     assert doc["wall_s"] < 120 and wall < 180  # the quick form must stay quick (60 s on an idle box)

@@ -12,7 +12,8 @@
 
 Without --model it exports an untrained fast-cnn (latency does not depend on the weights' values). The server is the
 real one (`voiceflow-inference serve` in a subprocess on 127.0.0.1) reading a temporary file:// registry.
-Prints one table and writes JSON. --quick (used by the tests) finishes in well under a minute.
+Prints one table and writes JSON plus pictures beside it (latency.png, throughput.png, rss.png; voiceflow_bench.plots).
+--quick (used by the tests) finishes in well under a minute.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from voiceflow_bench.config import BATCHING_ENV, FULL, MODEL_NAME, QUICK, SCHEMA, SuiteConfig
 from voiceflow_bench.model_under_test import export_fast_cnn, publish_for_serving
+from voiceflow_bench.plots import write_plots
 from voiceflow_bench.recorder import Recorder
 from voiceflow_bench.report import json_safe, markdown_table, render
 from voiceflow_bench.sections.gpu import gpu_pending
@@ -173,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(json_safe(doc), indent=2) + "\n")
     console.print(f"wrote {output}")
+    for picture in write_plots(json_safe(doc), output.parent, prefix="quick-" if args.quick else ""):
+        console.print(f"wrote {picture}")
     if args.markdown is not None:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(markdown_table(json_safe(doc)))

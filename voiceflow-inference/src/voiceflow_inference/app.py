@@ -22,7 +22,7 @@ from voiceflow_inference.errors import install_error_handlers
 from voiceflow_inference.lifecycle.manager import ModelManager
 from voiceflow_inference.metrics import ServiceMetrics
 from voiceflow_inference.request_body.size_limit import BodySizeLimitMiddleware
-from voiceflow_inference.routers import admin, health, infer, metrics, oip, websocket
+from voiceflow_inference.routers import admin, demo_page, health, infer, metrics, oip, websocket
 from voiceflow_inference.streaming.session_tracker import SessionTracker
 from voiceflow_inference.streaming.shutdown import install_signal_drain
 
@@ -90,6 +90,8 @@ def create_app(settings: Settings | None = None, *, registry: Any | None = None,
     install_error_handlers(app)
     for module in (health, infer, oip, admin, metrics, websocket):
         app.include_router(module.router)
+    if settings.demo_page:
+        app.include_router(demo_page.router)
     Instrumentator(registry=service_metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
     # Added last = outermost: oversized bodies are refused before anything else reads them.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)

@@ -4,6 +4,7 @@
     voiceflow-inference pull [--env ENV] [--model NAME] [--version REF] [--registry URL] [--cache-dir DIR]
     voiceflow-inference hot-reload VERSION [MODEL] [--env ENV] [--registry URL] [--watch-dir DIR]
     voiceflow-inference deploy --server URL --version REF [--env ENV] [--pin/--no-pin] ... (see deploy --help)
+    voiceflow-inference stream (FILE | -) --server URL [--sample-rate HZ] [--rttm OUT] [--plot PNG]
 
 Exit codes: 0 ok, 1 the model failed validation, 2 bad usage or configuration, 3 registry error
 (deploy adds 4-7: see voiceflow_inference.client.deploy_options).
@@ -22,6 +23,7 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
 from voiceflow_inference.client.deploy_cli import add_deploy_parser, run_deploy_command
+from voiceflow_inference.client.stream_cli import add_stream_parser, run_stream_command
 from voiceflow_inference.config import ENVIRONMENTS, ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_REGISTRY = 0, 1, 2, 3
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     hot.add_argument("--watch-dir", type=Path, help="watch directory (default from config)")
     hot.add_argument("--cache-dir", type=Path, help="cache directory (default from config)")
     add_deploy_parser(sub, ENVIRONMENTS)
+    add_stream_parser(sub)
     return parser
 
 
@@ -204,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "deploy":
         return run_deploy_command(args)  # reads its own settings: it targets a remote server
+    if args.command == "stream":
+        return run_stream_command(args)  # a client of a remote server: no local settings
     try:
         settings = _settings(args)
         if args.command == "serve":

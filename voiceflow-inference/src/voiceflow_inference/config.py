@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     ab_weights: dict[str, float] = Field(
         default_factory=dict, description='A/B split, e.g. {"1.0.0": 0.9, "1.1.0": 0.1}'
     )
+    demo_page: bool = Field(default=False, description="Serve the browser demo at /demo (true in development)")
     ort: OrtSettings = Field(default_factory=OrtSettings)
     limits: Limits = Field(default_factory=Limits)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)

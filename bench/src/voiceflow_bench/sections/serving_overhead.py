@@ -18,14 +18,14 @@ from voiceflow_bench.serving.roundtrip import (
     Call,
     bare_caller,
     health_latency,
-    interleaved,
+    interleaved_samples,
     oip_caller,
     overhead_ms,
     rest_caller,
     ws_window_caller,
 )
 from voiceflow_bench.serving.server import ServerProcess
-from voiceflow_bench.serving.stats import Row, Summary, at_most
+from voiceflow_bench.serving.stats import Row, Summary, at_most, summarize
 from voiceflow_contract.diarization import is_speech
 from voiceflow_contract.spec import SAMPLE_RATE
 
@@ -69,12 +69,16 @@ def overhead(rec: Recorder, server: ServerProcess, model_path: Path, threads: in
     with bare_caller(model_path, threads) as bare_call:
         for name, (caller, target) in doors.items():
             with caller() as call:
-                summary, bare = interleaved([call, bare_call], runs=runs)
+                (door_s, bare_s), (door_failed, _) = interleaved_samples([call, bare_call], runs=runs)
+            summary, bare = summarize(door_s, door_failed), summarize(bare_s)
             over = overhead_ms(summary, bare)
             rec.raw["roundtrip"][name] = {
                 **summary.to_dict(),
                 "overhead_p50_ms": over,
                 "bare_interleaved": bare.to_dict(),
+                # The distributions themselves (ms), for the latency picture (voiceflow_bench.plots).
+                "samples_ms": [round(x * 1000.0, 4) for x in door_s],
+                "bare_samples_ms": [round(x * 1000.0, 4) for x in bare_s],
             }
             note = (
                 f"round trip p50 {summary.p50_ms:.2f} / p99 {summary.p99_ms:.2f} ms; "

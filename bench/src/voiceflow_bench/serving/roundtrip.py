@@ -33,6 +33,14 @@ def _timed(call: Call, runs: int, warmup: int) -> Summary:
 
 def interleaved(calls: list[Call], *, runs: int = 200, warmup: int = 10, block: int = 10) -> list[Summary]:
     """Time each call ``runs`` times, alternating blocks of ``block`` calls between them; one Summary per call."""
+    samples, failures = interleaved_samples(calls, runs=runs, warmup=warmup, block=block)
+    return [summarize(s, f) for s, f in zip(samples, failures, strict=True)]
+
+
+def interleaved_samples(
+    calls: list[Call], *, runs: int = 200, warmup: int = 10, block: int = 10
+) -> tuple[list[list[float]], list[int]]:
+    """Like :func:`interleaved`, but the per-call latencies themselves (seconds) and failure counts."""
     for call in calls:
         for _ in range(warmup):
             call()
@@ -51,7 +59,7 @@ def interleaved(calls: list[Call], *, runs: int = 200, warmup: int = 10, block: 
                 else:
                     failures[k] += 1
         done += n
-    return [summarize(s, f) for s, f in zip(samples, failures, strict=True)]
+    return samples, failures
 
 
 @contextmanager

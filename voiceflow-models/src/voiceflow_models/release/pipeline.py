@@ -28,6 +28,7 @@ from voiceflow_models.benchmarks.accuracy import accuracy_table
 from voiceflow_models.benchmarks.latency import build_report, results_table
 from voiceflow_models.evaluation.accuracy_report import evaluate
 from voiceflow_models.evaluation.calibration import calibrate
+from voiceflow_models.evaluation.calibration_plot import plot_calibration
 from voiceflow_models.evaluation.held_out import calibration_windows, held_out_conversations, validation_conversations
 from voiceflow_models.evaluation.scoring import DiarizationSettings
 from voiceflow_models.evaluation.timing import benchmark_onnx
@@ -225,6 +226,8 @@ def run_pipeline(
     if window_accuracy is not None and "metadata_accuracy" in acc:
         acc["metadata_accuracy"]["window_accuracy"] = window_accuracy
     (out / "accuracy.json").write_text(json.dumps(acc, indent=2) + "\n")
+    if acc.get("calibration") and plot_calibration(acc["calibration"], out / "calibration.png"):
+        console.print(f"  DER against the clustering threshold: {out / 'calibration.png'}")
 
     plan = step("version", f"next version of {name} in {registry}", lambda: plan_version(registry, name, model))
     chosen = version or str(plan.next)
