@@ -24,6 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from voiceflow_models.models.lit_module import DiarizationLitModule
+from voiceflow_models.training.config import register_resolvers
 from voiceflow_models.training.utils import (
     apply_extras,
     instantiate_callbacks,
@@ -33,6 +34,7 @@ from voiceflow_models.training.utils import (
 )
 
 log = logging.getLogger(__name__)
+register_resolvers()  # before @hydra.main composes the configs
 
 
 def _to_float(value: Any) -> Any:
