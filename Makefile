@@ -13,6 +13,8 @@ AZURITE := node_modules/.bin/azurite-blob
 COMPOSE := $(shell command -v docker-compose 2>/dev/null || echo /usr/bin/docker-compose)
 # kubectl renders deploy/k8s (`kubectl kustomize`); Debian's kubernetes-client when none is installed.
 KUBECTL := $(shell command -v kubectl 2>/dev/null || echo /usr/bin/kubectl)
+# promtool checks deploy/prometheus (check config, check rules, test rules); Debian's prometheus package ships it.
+PROMTOOL := $(shell command -v promtool 2>/dev/null || echo /usr/bin/promtool)
 
 REGISTRY ?= $(CURDIR)/registry
 MODEL ?= fast-cnn
@@ -32,7 +34,7 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, fast when done)
-setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl
+setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) $(PROMTOOL) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl, promtool
 
 $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml bench/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +62,11 @@ $(KUBECTL):
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; \
 	else echo "kubectl missing: install it (apt-get install kubernetes-client) for the deploy/k8s checks" >&2; fi
+
+$(PROMTOOL):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else echo "promtool missing: install it (apt-get install prometheus) for the deploy/prometheus checks" >&2; fi
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error
