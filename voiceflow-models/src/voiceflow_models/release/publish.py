@@ -192,6 +192,7 @@ def build_metadata(
             package_versions=package_versions(),
             config=facts.config or None,
             parent_version=parent_version,
+            mlflow_run_id=facts.mlflow_run_id,
         ),
     )
 

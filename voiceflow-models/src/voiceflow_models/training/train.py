@@ -30,6 +30,7 @@ from voiceflow_models.training.utils import (
     instantiate_callbacks,
     instantiate_loggers,
     metric_value,
+    mlflow_run_id,
     resolve_ckpt_path,
 )
 
@@ -92,6 +93,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # transport fails in some sandboxes ("unable to resize file ... Invalid argument"), /dev/shm files do not.
         torch.multiprocessing.set_sharing_strategy("file_system")
     logger = instantiate_loggers(cfg.get("logger"))
+    run_id = mlflow_run_id(logger)
+    if run_id:
+        model.run_info["mlflow_run_id"] = run_id  # the checkpoint carries it into the published lineage
     callbacks = instantiate_callbacks(cfg.get("callbacks"), has_logger=bool(logger))
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger or False)
