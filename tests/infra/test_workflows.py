@@ -188,7 +188,5 @@ def test_dependabot_config_matches_its_schema_and_covers_every_manifest() -> Non
     assert folders["pip"] == pyprojects
     assert "" in folders["npm"] and (REPO / "package.json").is_file()
     assert "" in folders["github-actions"]
-    dockerfiles = {
-        p.parent.relative_to(REPO).as_posix() for p in REPO.glob("*/docker/Dockerfile*")
-    }
+    dockerfiles = {p.parent.relative_to(REPO).as_posix() for p in REPO.glob("*/docker/Dockerfile*")}
     assert folders["docker"] == dockerfiles
