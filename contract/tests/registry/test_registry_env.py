@@ -9,7 +9,8 @@ import pytest
 from voiceflow_contract.errors import RegistryError
 from voiceflow_contract.registry import ModelRegistry, default_storage_options
 from voiceflow_contract.registry.cli import main as registry_cli
-from voiceflow_contract.registry.storage import parse_storage_option, protocol_of, registry_from_env
+from voiceflow_contract.registry.env import registry_from_env
+from voiceflow_contract.registry.storage import parse_storage_option, protocol_of
 from voiceflow_contract.semver import Version
 
 

@@ -25,14 +25,10 @@ from voiceflow_contract.errors import (
 )
 from voiceflow_contract.registry.cache import load_from_cache
 from voiceflow_contract.registry.client import ModelRegistry
+from voiceflow_contract.registry.env import ENV_REGISTRY, ENV_REGISTRY_ALIAS, registry_from_env
 from voiceflow_contract.registry.names import LATEST
 from voiceflow_contract.registry.reader import VersionInfo
-from voiceflow_contract.registry.storage import (
-    ENV_REGISTRY,
-    ENV_REGISTRY_ALIAS,
-    parse_storage_option,
-    registry_from_env,
-)
+from voiceflow_contract.registry.storage import parse_storage_option
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -22,13 +22,13 @@ from typing import Any
 
 from voiceflow_contract.errors import RegistryError, VersionExistsError
 from voiceflow_contract.registry import layout
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.registry.lock import StorageLock, actor_name
 from voiceflow_contract.registry.manifest_store import build_model_entry, read_manifest, write_manifest
 from voiceflow_contract.registry.names import LATEST, parse_version, validate_model_name, validate_pointer_name
 from voiceflow_contract.registry.pointers import PointerState, move_pointer, rollback_target
 from voiceflow_contract.registry.publishing import VersionReservation, check_publishable, load_doc, upload_and_verify
 from voiceflow_contract.registry.reader import RegistryReader, VersionInfo
-from voiceflow_contract.registry.storage import registry_from_env
 from voiceflow_contract.schemas.manifest import Manifest
 from voiceflow_contract.schemas.metadata import ModelMetadata
 from voiceflow_contract.schemas.report import ValidationReport

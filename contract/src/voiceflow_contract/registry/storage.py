@@ -38,10 +38,6 @@ T = TypeVar("T")
 CHUNK_SIZE = 1 << 20
 """Bytes per read/write when streaming files (1 MiB)."""
 
-ENV_REGISTRY = "VOICEFLOW_REGISTRY_URL"
-"""The registry URL every CLI, the client and the server read (the documented name)."""
-ENV_REGISTRY_ALIAS = "VOICEFLOW_REGISTRY"
-"""Also accepted, when ``VOICEFLOW_REGISTRY_URL`` is unset or empty."""
 ENV_S3_ENDPOINT = "VOICEFLOW_S3_ENDPOINT_URL"
 ENV_AZURE_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 ENV_GCS_EMULATOR = "STORAGE_EMULATOR_HOST"
@@ -76,12 +72,6 @@ def protocol_of(url: str) -> str:
     scheme = urlsplit(url).scheme.lower() if "://" in url else "file"
     scheme = _PROTOCOL_ALIASES.get(scheme, scheme)
     return "file" if scheme in {"", "local"} else scheme
-
-
-def registry_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """``$VOICEFLOW_REGISTRY_URL``, else ``$VOICEFLOW_REGISTRY``, else None."""
-    env = os.environ if environ is None else environ
-    return env.get(ENV_REGISTRY) or env.get(ENV_REGISTRY_ALIAS) or None
 
 
 def default_storage_options(url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -396,8 +386,6 @@ __all__ = [
     "CHUNK_SIZE",
     "ENV_AZURE_CONNECTION_STRING",
     "ENV_GCS_EMULATOR",
-    "ENV_REGISTRY",
-    "ENV_REGISTRY_ALIAS",
     "ENV_S3_ENDPOINT",
     "Storage",
     "default_storage_options",

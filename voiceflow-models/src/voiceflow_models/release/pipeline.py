@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from voiceflow_contract.errors import VoiceFlowError
-from voiceflow_contract.registry.storage import registry_from_env
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_models.benchmarks.accuracy import accuracy_table
 from voiceflow_models.benchmarks.latency import build_report, results_table
 from voiceflow_models.evaluation.accuracy_report import evaluate

@@ -24,7 +24,7 @@ from voiceflow_contract.errors import VoiceFlowError
 from voiceflow_contract.hashing import sha256_file
 from voiceflow_contract.onnx_io import TensorInfo, default_opset, graph_outputs
 from voiceflow_contract.registry import ModelRegistry
-from voiceflow_contract.registry.storage import registry_from_env
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.schemas import (
     Accuracy,
     Architecture,

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from voiceflow_contract.errors import ModelNotFoundError, VersionNotFoundError, VoiceFlowError
 from voiceflow_contract.registry import ModelRegistry
-from voiceflow_contract.registry.storage import registry_from_env
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.semver import Bump, Version, explain_bump, next_version, signature_from_onnx
 from voiceflow_models.export.to_onnx import read_onnx_metadata
 
