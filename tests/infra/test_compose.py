@@ -120,3 +120,7 @@ def test_services_are_wired() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (REPO / source).exists(), f"missing bind-mount source {source}"
+
+
+def test_no_obsolete_version_key() -> None:
+    assert "version" not in load()  # the Compose Specification ignores it; Compose v2 warns that it is obsolete

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ DATASOURCES = REPO / "deploy/grafana/provisioning/datasources/prometheus.yml"
 DASHBOARD_PROVIDERS = REPO / "deploy/grafana/provisioning/dashboards/voiceflow.yml"
 DASHBOARD = REPO / "deploy/grafana/dashboards/voiceflow.json"
 COMPOSE = REPO / "docker-compose.yml"
+RULE_TESTS = sorted((REPO / "deploy/prometheus/tests").glob("*.yml"))
 
 # Series Prometheus writes itself for every scrape target; no service exports them.
 PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added"}
@@ -178,12 +181,14 @@ def test_prometheus_scrapes_the_service_where_compose_runs_it(live_inference: An
     # The metrics path is the service's real one.
     reply = httpx.get(live_inference.url + job.get("metrics_path", "/metrics"), timeout=10)
     assert reply.status_code == 200 and "voiceflow_model_info" in reply.text
-    # The rule file Prometheus loads is our alerts.yml, through the compose bind mount.
+    # The rule file Prometheus loads is our alerts.yml: relative to the config, which the compose bind mount carries
+    # together with it, so the same path works in the container and for promtool in the repository.
     mount = next(v for v in compose["prometheus"]["volumes"] if v.startswith("./deploy/prometheus:"))
     container_dir = mount.split(":")[1]
-    for rule_file in config["rule_files"]:
-        assert rule_file.startswith(container_dir + "/")
-        assert (REPO / "deploy/prometheus" / rule_file.removeprefix(container_dir + "/")).is_file()
+    config_flag = next(a for a in compose["prometheus"]["command"] if a.startswith("--config.file="))
+    assert config_flag == f"--config.file={container_dir}/prometheus.yml"
+    assert config["rule_files"] == ["alerts.yml"]
+    assert all((PROMETHEUS.parent / rule_file).is_file() for rule_file in config["rule_files"])
 
 
 def test_grafana_is_provisioned_against_compose_prometheus() -> None:
@@ -223,7 +228,8 @@ def test_alert_rules_cover_the_runbook() -> None:
     assert threshold == pytest.approx(budget_s)
     runbook = (REPO / "docs/runbook.md").read_text()
     for name, rule in rules.items():
-        assert rule["annotations"]["runbook"].startswith("docs/runbook.md#")
+        assert rule["annotations"]["runbook_url"].startswith("docs/runbook.md#")
+        assert "runbook" not in rule["annotations"]
         assert name in runbook, f"{name} is not explained in docs/runbook.md"
 
 
@@ -243,3 +249,54 @@ def test_the_check_catches_made_up_metrics(exported: set[str]) -> None:
     # A counter without its _total suffix is not a series Prometheus stores.
     rules["groups"][0]["rules"][1]["expr"] = "rate(voiceflow_inference_requests[5m]) > 1"
     assert unknown_metrics(alert_metric_names(rules), exported) == {"voiceflow_inference_requests"}
+
+
+# ---------------------------------------------------------------------------------------------- promtool
+def _promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool not found: run `make setup` (it installs Debian's prometheus package)")
+    return subprocess.run([found, *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_promtool_checks_the_config_and_the_rules() -> None:
+    config = _promtool("check", "config", PROMETHEUS)
+    assert config.returncode == 0, config.stdout + config.stderr
+    assert "1 rule files found" in config.stdout
+    rules = _promtool("check", "rules", ALERTS)
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    assert RULE_TESTS, "deploy/prometheus/tests/*.yml: no rule unit tests"
+    result = _promtool("test", "rules", *RULE_TESTS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Every alert has at least one unit test that expects it to fire.
+    fired = {
+        case["alertname"]
+        for path in RULE_TESTS
+        for test in _yaml(path)["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    assert fired == {r["alert"] for g in _yaml(ALERTS)["groups"] for r in g["rules"]}
+
+
+def test_the_p99_alert_reads_the_per_window_histogram() -> None:
+    rules = {r["alert"]: r for g in _yaml(ALERTS)["groups"] for r in g["rules"]}
+    assert promql_metric_names(rules["VoiceFlowP99OverBudget"]["expr"]) == {
+        "voiceflow_inference_window_latency_seconds_bucket"
+    }
+
+
+def test_metrics_carry_process_and_python_series(live_inference: Any) -> None:
+    text = httpx.get(live_inference.url + "/metrics", timeout=10).text
+    for series in (
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+        "python_info",
+        "python_gc_collections_total",
+    ):
+        assert re.search(rf"^{series}(\{{| )", text, re.MULTILINE), f"{series} missing from /metrics"
+    assert re.search(r'^voiceflow_inference_window_latency_seconds_count\{[^}]*version="1\.0\.0"', text, re.MULTILINE)

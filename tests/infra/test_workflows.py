@@ -144,10 +144,52 @@ def test_workflows_follow_the_pipeline() -> None:
     assert "hadolint" in build
 
 
+# The first major of each action that runs on the node24 runtime (the hosted runners no longer provide node20).
+CURRENT_MAJORS = {
+    "actions/checkout": 6,
+    "actions/setup-python": 6,
+    "actions/setup-node": 6,
+    "actions/upload-artifact": 7,
+    "docker/build-push-action": 7,
+    "docker/setup-buildx-action": 4,
+    "docker/login-action": 4,
+    "docker/metadata-action": 6,
+}
+_USES = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@v(\d+)\b")
+
+
 def test_pinned_action_versions() -> None:
     for path in workflow_files():
         text = path.read_text()
-        assert "actions/checkout@v4" in text, path.name
+        assert "actions/checkout@v" in text, path.name
         assert not re.search(r"uses:\s*\S+@(main|master|latest)\b", text), path.name
-        if "setup-python" in text:
-            assert "actions/setup-python@v5" in text, path.name
+        for action, major in _USES.findall(text):
+            assert action in CURRENT_MAJORS, f"{path.name}: {action} has no known current major"
+            assert int(major) >= CURRENT_MAJORS[action], f"{path.name}: {action}@v{major} runs on a retired runtime"
+        for node in re.findall(r"node-version:\s*\"?([^\"\s]+)", text):
+            assert node == "lts/*" or int(node.split(".")[0]) >= 24, f"{path.name}: node-version {node} is not an LTS"
+
+
+DEPENDABOT = REPO / ".github" / "dependabot.yml"
+
+
+def test_dependabot_config_matches_its_schema_and_covers_every_manifest() -> None:
+    result = subprocess.run(
+        [check_jsonschema_bin(), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    updates = yaml.safe_load(DEPENDABOT.read_text())["updates"]
+    folders: dict[str, set[str]] = {}
+    for update in updates:
+        dirs = update.get("directories") or [update["directory"]]
+        folders.setdefault(update["package-ecosystem"], set()).update(d.strip("/") for d in dirs)
+    pyprojects = {p.parent.relative_to(REPO).as_posix() for p in REPO.glob("*/pyproject.toml")}
+    assert folders["pip"] == pyprojects
+    assert "" in folders["npm"] and (REPO / "package.json").is_file()
+    assert "" in folders["github-actions"]
+    dockerfiles = {p.parent.relative_to(REPO).as_posix() for p in REPO.glob("*/docker/Dockerfile*")}
+    assert folders["docker"] == dockerfiles

@@ -24,10 +24,11 @@ def options(group: str) -> list[str]:
 def test_every_expected_group_and_option_exists():
     assert {"synthetic", "rttm_corpus", "librispeech"} <= set(options("data"))
     assert {"fast_cnn", "sophisticated"} <= set(options("model"))
-    assert {"default", "cpu", "gpu", "ddp", "ddp_sim"} <= set(options("trainer"))
+    assert {"default", "cpu", "gpu", "mps", "ddp", "ddp_sim"} <= set(options("trainer"))
     assert {"default", "fdr", "limit", "overfit", "profiler"} <= set(options("debug"))
     assert {"fast_cnn_synthetic", "sophisticated_gpu"} <= set(options("experiment"))
-    assert {"csv", "none"} <= set(options("logger"))
+    assert {"csv", "none", "tensorboard", "mlflow"} <= set(options("logger"))
+    assert (CONFIGS / "local" / "README.md").is_file()
     assert options("hparams_search") and options("paths") and options("hydra") and options("extras")
 
 

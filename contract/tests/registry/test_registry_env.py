@@ -8,6 +8,8 @@ import pytest
 
 from voiceflow_contract.errors import RegistryError
 from voiceflow_contract.registry import ModelRegistry, default_storage_options
+from voiceflow_contract.registry.cli import main as registry_cli
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.registry.storage import parse_storage_option, protocol_of
 from voiceflow_contract.semver import Version
 
@@ -31,8 +33,22 @@ def test_protocols_and_option_parsing():
     assert default_storage_options("/srv/reg", env) == {}
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("VOICEFLOW_REGISTRY", raising=False)  # `make` or a shell may export it
+        mp.delenv("VOICEFLOW_REGISTRY_URL", raising=False)
         with pytest.raises(RegistryError, match="VOICEFLOW_REGISTRY"):
             ModelRegistry("")
+
+
+def test_one_registry_variable_with_the_older_name_accepted(tmp_path, monkeypatch, capsys):
+    assert registry_from_env({}) is None
+    assert registry_from_env({"VOICEFLOW_REGISTRY": "/old"}) == "/old"
+    assert registry_from_env({"VOICEFLOW_REGISTRY_URL": "/new", "VOICEFLOW_REGISTRY": "/old"}) == "/new"
+    assert registry_from_env({"VOICEFLOW_REGISTRY_URL": "", "VOICEFLOW_REGISTRY": "/old"}) == "/old"
+    for name in ("VOICEFLOW_REGISTRY_URL", "VOICEFLOW_REGISTRY"):
+        monkeypatch.delenv("VOICEFLOW_REGISTRY_URL", raising=False)
+        monkeypatch.delenv("VOICEFLOW_REGISTRY", raising=False)
+        monkeypatch.setenv(name, str(tmp_path / name))
+        assert ModelRegistry().url == str(tmp_path / name)
+        assert registry_cli(["ls"]) == 0  # the CLI opens the same registry (empty: no models)
 
 
 @pytest.mark.parametrize("backend", ["s3", "az", "gs"])

@@ -210,11 +210,11 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     toml_path = config_dir() / f"{chosen}.toml"
     if not toml_path.is_file():
         raise ConfigError(f"config key 'env' (VOICEFLOW_ENV={chosen}): config file {toml_path} not found")
-    # VOICEFLOW_REGISTRY is what the registry and model CLIs read; accept it as a fallback for VOICEFLOW_REGISTRY_URL.
-    if "registry_url" not in overrides and "VOICEFLOW_REGISTRY_URL" not in os.environ:
-        legacy = os.environ.get("VOICEFLOW_REGISTRY")
-        if legacy:
-            overrides["registry_url"] = legacy
+    # VOICEFLOW_REGISTRY_URL is the documented variable; VOICEFLOW_REGISTRY is accepted too (as by every registry CLI).
+    if "registry_url" not in overrides and not os.environ.get("VOICEFLOW_REGISTRY_URL"):
+        alias = os.environ.get("VOICEFLOW_REGISTRY")
+        if alias:
+            overrides["registry_url"] = alias
     token = _toml_file.set(toml_path)
     try:
         overrides["env"] = chosen

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,9 +25,10 @@ from voiceflow_contract.errors import (
 )
 from voiceflow_contract.registry.cache import load_from_cache
 from voiceflow_contract.registry.client import ModelRegistry
+from voiceflow_contract.registry.env import ENV_REGISTRY, ENV_REGISTRY_ALIAS, registry_from_env
 from voiceflow_contract.registry.names import LATEST
 from voiceflow_contract.registry.reader import VersionInfo
-from voiceflow_contract.registry.storage import ENV_REGISTRY, parse_storage_option
+from voiceflow_contract.registry.storage import parse_storage_option
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -38,7 +38,7 @@ EXIT_NOT_FOUND = 4
 
 EPILOG = """\
 examples:
-  export VOICEFLOW_REGISTRY=s3://voiceflow-models          # or gs://..., az://container/prefix, /srv/registry
+  export VOICEFLOW_REGISTRY_URL=s3://voiceflow-models      # or gs://..., az://container/prefix, /srv/registry
   voiceflow-registry ls
   voiceflow-registry ls fast-cnn
   voiceflow-registry show fast-cnn stable --json
@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--registry", default=None, help=f"registry URL (default: ${ENV_REGISTRY})")
+    parser.add_argument(
+        "--registry", default=None, help=f"registry URL (default: ${ENV_REGISTRY}, else ${ENV_REGISTRY_ALIAS})"
+    )
     parser.add_argument(
         "--storage-option",
         action="append",
@@ -137,7 +139,7 @@ def _info_dict(info: VersionInfo) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     options = dict(parse_storage_option(item) for item in args.storage_option)
-    url = args.registry or os.environ.get(ENV_REGISTRY)
+    url = args.registry or registry_from_env()
     if not url:
         raise _UsageError(f"no registry: pass --registry URL or set {ENV_REGISTRY}")
     registry = ModelRegistry(url, options)

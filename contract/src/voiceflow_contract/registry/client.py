@@ -15,7 +15,6 @@ that take the registry lock (publish's commit, pointer moves, the manifest).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import Any
 
 from voiceflow_contract.errors import RegistryError, VersionExistsError
 from voiceflow_contract.registry import layout
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.registry.lock import StorageLock, actor_name
 from voiceflow_contract.registry.manifest_store import build_model_entry, read_manifest, write_manifest
 from voiceflow_contract.registry.names import LATEST, parse_version, validate_model_name, validate_pointer_name
 from voiceflow_contract.registry.pointers import PointerState, move_pointer, rollback_target
 from voiceflow_contract.registry.publishing import VersionReservation, check_publishable, load_doc, upload_and_verify
 from voiceflow_contract.registry.reader import RegistryReader, VersionInfo
-from voiceflow_contract.registry.storage import ENV_REGISTRY
 from voiceflow_contract.schemas.manifest import Manifest
 from voiceflow_contract.schemas.metadata import ModelMetadata
 from voiceflow_contract.schemas.report import ValidationReport
@@ -48,8 +47,11 @@ class ModelRegistry(RegistryReader):
         lock_stale_after: float = 30.0,
         reservation_stale_after: float = 900.0,
     ) -> None:
-        """Open the registry; ``url`` defaults to $VOICEFLOW_REGISTRY. No I/O happens until the first call."""
-        super().__init__(url or os.environ.get(ENV_REGISTRY, ""), storage_options)
+        """Open the registry; ``url`` defaults to $VOICEFLOW_REGISTRY_URL, else $VOICEFLOW_REGISTRY.
+
+        No I/O happens until the first call.
+        """
+        super().__init__(url or registry_from_env() or "", storage_options)
         self.lock_timeout = lock_timeout
         self.lock_stale_after = lock_stale_after
         self.reservation_stale_after = reservation_stale_after

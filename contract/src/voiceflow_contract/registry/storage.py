@@ -40,7 +40,6 @@ T = TypeVar("T")
 CHUNK_SIZE = 1 << 20
 """Bytes per read/write when streaming files (1 MiB)."""
 
-ENV_REGISTRY = "VOICEFLOW_REGISTRY"
 ENV_S3_ENDPOINT = "VOICEFLOW_S3_ENDPOINT_URL"
 ENV_AZURE_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 ENV_GCS_EMULATOR = "STORAGE_EMULATOR_HOST"
@@ -129,7 +128,7 @@ class Storage:
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
         """Open ``url`` (plain path, file://, s3://, gs://, az://); ``storage_options`` override the env defaults."""
         if not isinstance(url, str) or not url.strip():
-            raise RegistryError("registry URL is empty: pass --registry URL or set VOICEFLOW_REGISTRY")
+            raise RegistryError("registry URL is empty: pass --registry URL or set VOICEFLOW_REGISTRY_URL")
         self.url = url.rstrip("/") if url not in {"/", "file:///"} else url
         self.protocol = protocol_of(url)
         options = default_storage_options(url)
@@ -375,7 +374,6 @@ __all__ = [
     "CHUNK_SIZE",
     "ENV_AZURE_CONNECTION_STRING",
     "ENV_GCS_EMULATOR",
-    "ENV_REGISTRY",
     "ENV_S3_ENDPOINT",
     "Storage",
     "default_storage_options",

@@ -83,6 +83,7 @@ class Lineage(StrictModel):
     package_versions: dict[str, str]
     config: dict[str, Any] | None = Field(default=None, description="The resolved training config")
     parent_version: str | None = None
+    mlflow_run_id: str | None = Field(default=None, description="The MLflow run that trained it (logger=mlflow)")
 
 
 class DiarizationCalibration(StrictModel):

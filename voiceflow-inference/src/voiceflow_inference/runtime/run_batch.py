@@ -53,7 +53,10 @@ async def infer_batch(
     except Exception:
         metrics.inference_failures.labels(**labels, reason=InferenceFailure.RUNTIME).inc()
         raise
-    metrics.inference_latency.labels(**labels).observe(time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    metrics.inference_latency.labels(**labels).observe(elapsed)
+    windows = int(audio.shape[0]) if audio.ndim == 2 else 1
+    metrics.window_latency.labels(**labels).observe(elapsed / max(1, windows))
     metrics.inference_requests.labels(**labels).inc()
     return outputs
 

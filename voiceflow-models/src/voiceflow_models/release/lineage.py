@@ -95,6 +95,7 @@ class TrainingFacts:
     dataset_fingerprint: str = "unknown"
     config: dict[str, Any] = field(default_factory=dict)
     profile: str | None = None
+    mlflow_run_id: str | None = None
 
     @property
     def config_hash(self) -> str:
@@ -127,4 +128,6 @@ def training_facts(
         fingerprint = "config:" + stable_hash(cfg["data"])[:16]  # the synthetic data is a pure function of its config
     facts.dataset_fingerprint = str(fingerprint or "unknown")
     facts.profile = info.get("profile")
+    run_id = info.get("mlflow_run_id")
+    facts.mlflow_run_id = str(run_id) if run_id else None
     return facts

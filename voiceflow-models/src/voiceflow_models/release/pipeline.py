@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from voiceflow_contract.errors import VoiceFlowError
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_models.benchmarks.accuracy import accuracy_table
 from voiceflow_models.benchmarks.latency import build_report, results_table
 from voiceflow_models.evaluation.accuracy_report import evaluate
@@ -270,9 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voiceflow-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help="Lightning checkpoint of the trained model")
     parser.add_argument("--run-dir", type=Path, help="Hydra run dir (default: found above the checkpoint)")
-    parser.add_argument(
-        "--registry", default=os.environ.get("VOICEFLOW_REGISTRY", "registry"), help="registry URL or path"
-    )
+    parser.add_argument("--registry", default=registry_from_env() or "registry", help="registry URL or path")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="where intermediate files go")
     parser.add_argument("--model-name", help="registry model name (default: the network's arch_name)")
     parser.add_argument("--version", help="publish this version instead of the automatic bump")

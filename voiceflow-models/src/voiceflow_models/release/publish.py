@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from voiceflow_contract.errors import VoiceFlowError
 from voiceflow_contract.hashing import sha256_file
 from voiceflow_contract.onnx_io import TensorInfo, default_opset, graph_outputs
 from voiceflow_contract.registry import ModelRegistry
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.schemas import (
     Accuracy,
     Architecture,
@@ -53,7 +53,7 @@ from voiceflow_models.release.lineage import (
 )
 from voiceflow_models.release.version_bump import onnx_architecture, plan_version
 
-DEFAULT_REGISTRY_ENV = "VOICEFLOW_REGISTRY"
+DEFAULT_REGISTRY_ENV = "VOICEFLOW_REGISTRY_URL"
 
 
 class PublishError(VoiceFlowError):
@@ -192,6 +192,7 @@ def build_metadata(
             package_versions=package_versions(),
             config=facts.config or None,
             parent_version=parent_version,
+            mlflow_run_id=facts.mlflow_run_id,
         ),
     )
 
@@ -265,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--registry",
         "--bucket",
         dest="registry",
-        default=os.environ.get(DEFAULT_REGISTRY_ENV, "registry"),
+        default=registry_from_env() or "registry",
         help=f"registry URL: path, file://, s3://, gs://, az:// (default ${DEFAULT_REGISTRY_ENV} or ./registry)",
     )
     parser.add_argument("--benchmark", "--metadata", dest="benchmark", type=Path, help="benchmark_results.json")

@@ -8,7 +8,6 @@ same architecture and I/O -> PATCH, new architecture or new optional output -> M
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -20,10 +19,11 @@ from rich.console import Console
 
 from voiceflow_contract.errors import ModelNotFoundError, VersionNotFoundError, VoiceFlowError
 from voiceflow_contract.registry import ModelRegistry
+from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_contract.semver import Bump, Version, explain_bump, next_version, signature_from_onnx
 from voiceflow_models.export.to_onnx import read_onnx_metadata
 
-DEFAULT_REGISTRY_ENV = "VOICEFLOW_REGISTRY"
+DEFAULT_REGISTRY_ENV = "VOICEFLOW_REGISTRY_URL"
 
 
 @dataclass
@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--architecture-signature", help="override the file's layer signature")
     parser.add_argument(
         "--registry",
-        default=os.environ.get(DEFAULT_REGISTRY_ENV, "registry"),
-        help=f"registry URL or path (default ${DEFAULT_REGISTRY_ENV} or ./registry)",
+        default=registry_from_env() or "registry",
+        help=f"registry URL or path (default ${DEFAULT_REGISTRY_ENV}, $VOICEFLOW_REGISTRY or ./registry)",
     )
     args = parser.parse_args(argv)
     err = Console(stderr=True)

@@ -15,9 +15,11 @@ import pytorch_lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from voiceflow_models.models.lit_module import DiarizationLitModule, load_network
+from voiceflow_models.training.config import register_resolvers
 from voiceflow_models.training.utils import apply_extras, instantiate_loggers
 
 log = logging.getLogger(__name__)
+register_resolvers()  # before @hydra.main composes the configs
 
 
 def _plain(node: Any) -> dict[str, Any]:

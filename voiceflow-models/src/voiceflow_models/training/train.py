@@ -24,15 +24,18 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from voiceflow_models.models.lit_module import DiarizationLitModule
+from voiceflow_models.training.config import register_resolvers
 from voiceflow_models.training.utils import (
     apply_extras,
     instantiate_callbacks,
     instantiate_loggers,
     metric_value,
+    mlflow_run_id,
     resolve_ckpt_path,
 )
 
 log = logging.getLogger(__name__)
+register_resolvers()  # before @hydra.main composes the configs
 
 
 def _to_float(value: Any) -> Any:
@@ -90,6 +93,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # transport fails in some sandboxes ("unable to resize file ... Invalid argument"), /dev/shm files do not.
         torch.multiprocessing.set_sharing_strategy("file_system")
     logger = instantiate_loggers(cfg.get("logger"))
+    run_id = mlflow_run_id(logger)
+    if run_id:
+        model.run_info["mlflow_run_id"] = run_id  # the checkpoint carries it into the published lineage
     callbacks = instantiate_callbacks(cfg.get("callbacks"), has_logger=bool(logger))
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger or False)

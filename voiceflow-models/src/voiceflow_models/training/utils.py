@@ -49,6 +49,14 @@ def instantiate_loggers(logger_cfg: DictConfig | None) -> list[Any]:
     return loggers
 
 
+def mlflow_run_id(loggers: list[Any]) -> str | None:
+    """The run id of the first MLflow logger (it starts the run on first access), else None."""
+    for lg in loggers:
+        if type(lg).__name__ == "MLFlowLogger":
+            return str(lg.run_id)
+    return None
+
+
 def apply_extras(cfg: DictConfig) -> None:
     """Optional utilities from ``cfg.extras``: silence warnings, require tags, print and save the config tree."""
     extras = cfg.get("extras")
