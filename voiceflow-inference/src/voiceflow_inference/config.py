@@ -50,7 +50,17 @@ class Limits(_Section):
     max_session_seconds: float = Field(default=3600.0, gt=0, description="Longest WebSocket session (audio seconds)")
     max_concurrent_sessions: int = Field(default=64, ge=1, description="Open WebSocket sessions at once")
     max_ws_text_bytes: int = Field(default=64 * 1024, ge=64, description="Largest WebSocket text (JSON) message")
-    ws_idle_timeout_s: float = Field(default=60.0, gt=0, description="WebSocket session closed after this silence")
+    ws_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="WebSocket session closed after this long without audio (empty frames do not count)",
+    )
+    ws_max_session_wall_s: float = Field(
+        default=7200.0, gt=0, description="Longest WebSocket session in wall-clock seconds, whatever it sends"
+    )
+    max_sessions_per_client: int = Field(
+        default=16, ge=1, description="Open WebSocket sessions at once from one client address"
+    )
 
 
 class BatchingSettings(_Section):
