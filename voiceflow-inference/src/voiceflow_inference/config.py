@@ -58,6 +58,14 @@ class Limits(_Section):
     ws_max_session_wall_s: float = Field(
         default=7200.0, gt=0, description="Longest WebSocket session in wall-clock seconds, whatever it sends"
     )
+    validation_memory_mb: int = Field(
+        default=2048,
+        ge=256,
+        description="Address-space cap (MiB) of the child process that validates a candidate model at load",
+    )
+    validation_timeout_s: float = Field(
+        default=600.0, gt=0, description="Longest load-time validation; the child process is killed after it"
+    )
     max_sessions_per_client: int = Field(
         default=16, ge=1, description="Open WebSocket sessions at once from one client address"
     )

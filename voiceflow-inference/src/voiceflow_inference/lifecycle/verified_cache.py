@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,19 @@ class CacheIndex:
             logger.warning("could not update cache index %s: %s", self.path, exc)
 
 
+def remove_cached_version(cache_dir: Path, model_path: Path) -> None:
+    """Delete the cache folder holding a refused ``model_path`` (only inside ``cache_dir``; failures are logged)."""
+    folder = model_path.resolve().parent
+    root = cache_dir.resolve()
+    if folder == root or not folder.is_relative_to(root):
+        return
+    try:
+        shutil.rmtree(folder)
+        logger.warning("removed refused model copy %s from the cache", folder)
+    except OSError as exc:
+        logger.warning("could not remove refused model copy %s: %s", folder, exc)
+
+
 def _version_key(version: str) -> tuple[int, ...]:
     parts = version.removeprefix("v").split(".")
     try:
@@ -75,4 +89,4 @@ def _version_key(version: str) -> tuple[int, ...]:
         return (-1,)
 
 
-__all__ = ["CacheEntry", "CacheIndex"]
+__all__ = ["CacheEntry", "CacheIndex", "remove_cached_version"]

@@ -1,0 +1,175 @@
+"""Issue 12, serving side: hostile candidate models never take the serving process (or its model) down.
+
+- Finding 1: a contract-valid model that allocates gigabytes at run time (``ConstantOfShape(Shape(audio) * [1, K])``)
+  is refused by a validator running in a memory-capped child process, while the old model keeps serving; at start-up a
+  refused ``latest`` falls back to the newest valid version (verified cache, else the registry), degraded, and the
+  refused file does not stay in the cache.
+- Finding 2: a model whose metadata the streaming clusterer cannot use is refused by the load-time stream check.
+- Finding 8: leftover ``.snapshot.*`` / ``.tmp-*`` files are removed at start, and the cache keeps ``keep_versions``.
+Real validator, real registry (file://), real ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from voiceflow_contract.registry import ModelRegistry
+from voiceflow_contract.schemas import DiarizationCalibration
+from voiceflow_contract.spec import WINDOW_SAMPLES
+from voiceflow_contract.testing import build_contract_model, contract_metadata, publish_model_file
+from voiceflow_inference.config import load_settings
+from voiceflow_inference.lifecycle.errors import ModelRejectedError, ReloadError
+from voiceflow_inference.lifecycle.loader import load_model
+from voiceflow_inference.lifecycle.manager import ModelManager
+from voiceflow_inference.metrics import ServiceMetrics
+
+pytestmark = pytest.mark.timeout(300)
+
+NAME = "fast-cnn"
+BOMB_K = 1000  # batch-8 probe: 8 x 48000 x 1000 float32 = 1.5 GB, far over the 1024 MiB cap used here
+CAP_MB = 1024
+ISOLATED = True
+
+
+def write_bomb_model(path: Path, k: int = BOMB_K) -> Path:
+    """A contract-valid model whose output adds sum(zeros(B, WINDOW_SAMPLES * k)) (= 0): the allocation is sized at
+    run time from the input's shape, invisible to the declared-dimension check and not constant-folded."""
+    good = build_contract_model(path.with_name("base.onnx"), num_speakers=2, seed=5)
+    model = onnx.load(str(good))
+    graph = model.graph
+    out = next(o for o in graph.output if o.name == "speaker_embeddings")
+    producer = next(n for n in graph.node if "speaker_embeddings" in n.output)
+    producer.output[list(producer.output).index("speaker_embeddings")] = "probs_raw"
+    graph.initializer.append(numpy_helper.from_array(np.array([1, k], dtype=np.int64), "bomb_k"))
+    graph.node.extend(
+        [
+            helper.make_node("Shape", ["audio"], ["bomb_shape_in"]),
+            helper.make_node("Mul", ["bomb_shape_in", "bomb_k"], ["bomb_shape"]),
+            helper.make_node(
+                "ConstantOfShape",
+                ["bomb_shape"],
+                ["bomb"],
+                value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]),
+            ),
+            helper.make_node("ReduceSum", ["bomb"], ["bomb_sum"], keepdims=0),
+            helper.make_node("Add", ["probs_raw", "bomb_sum"], [out.name]),
+        ]
+    )
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def make_manager(work: Path, **overrides: Any) -> ModelManager:
+    values: dict[str, Any] = {
+        "registry_url": (work / "registry").as_uri(),
+        "cache_dir": work / "cache",
+        "watch_dir": None,
+        "poll_interval_s": 0,
+        "warmup_runs": 1,
+        **({"limits": {"validation_memory_mb": CAP_MB}} if ISOLATED else {}),
+    }
+    values.update(overrides)
+    return ModelManager(load_settings("development", **values), ServiceMetrics())
+
+
+@pytest.fixture(scope="module")
+def bomb_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fast-cnn 1.0.0 (valid) and 1.1.0 (the memory bomb, published from a 'bigger machine'), latest -> 1.1.0."""
+    root = tmp_path_factory.mktemp("bomb") / "registry"
+    build = root.parent / "build"
+    build.mkdir()
+    registry = ModelRegistry(root.as_uri())
+    good = build_contract_model(build / "good.onnx", num_speakers=2, seed=1)
+    publish_model_file(registry, NAME, "1.0.0", good, num_speakers=2)
+    bomb = write_bomb_model(build / "bomb.onnx")
+    publish_model_file(registry, NAME, "1.1.0", bomb, num_speakers=2)
+    return root
+
+
+def _copy_registry(src: Path, work: Path) -> None:
+    shutil.copytree(src, work / "registry")
+
+
+# ------------------------------------------------------------------------------------ finding 1: the memory bomb
+def test_memory_bomb_is_refused_and_the_old_model_keeps_serving(tmp_path: Path, model_builder: Callable[..., Path]):
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    model_builder(watch / "model.onnx", num_speakers=2, seed=3)
+    (tmp_path / "registry").mkdir()
+    manager = make_manager(tmp_path, watch_dir=watch)
+
+    async def scenario() -> tuple[str, str]:
+        await manager.start(background=False)
+        serving = manager.active
+        assert serving is not None
+        write_bomb_model(tmp_path / "bomb.onnx").replace(watch / "model.onnx")
+        with pytest.raises(ReloadError) as info:
+            await manager.reload("watch", path=watch / "model.onnx")
+        active = manager.active
+        assert active is not None and active.sha256 == serving.sha256
+        return str(info.value), active.version
+
+    message, _ = asyncio.run(scenario())
+    assert "memory" in message.lower() or "alloc" in message.lower(), message
+    assert not list((tmp_path / "cache").rglob(".snapshot.*"))
+
+
+def test_startup_with_a_fresh_cache_serves_the_newest_valid_registry_version(bomb_registry: Path, tmp_path: Path):
+    """Issue 16 item 8, fresh cache: latest (1.1.0) is refused; 1.0.0 serves, degraded, and /ready says why."""
+    _copy_registry(bomb_registry, tmp_path)
+    manager = make_manager(tmp_path)
+    asyncio.run(manager.start(background=False))
+    status = manager.status()
+    assert status["ready"] is True and status["version"] == "1.0.0", status
+    assert status["degraded"] is True
+    assert any("1.1.0" in r and "1.0.0" in r for r in status["reasons"]), status["reasons"]
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "1.1.0" in str(p)]
+    assert leftovers == [], leftovers
+
+
+def test_startup_with_a_warm_cache_serves_the_cached_version(bomb_registry: Path, tmp_path: Path):
+    """Issue 16 item 8, warm cache: 1.0.0 served before (latest was 1.0.0); now latest -> 1.1.0 is refused."""
+    _copy_registry(bomb_registry, tmp_path)
+    registry = ModelRegistry((tmp_path / "registry").as_uri())
+    registry.promote(NAME, "1.0.0")
+    first = make_manager(tmp_path)
+    asyncio.run(first.start(background=False))
+    assert first.status()["version"] == "1.0.0"
+    registry.promote(NAME, "1.1.0")
+    second = make_manager(tmp_path)
+    asyncio.run(second.start(background=False))
+    status = second.status()
+    assert status["ready"] is True and status["version"] == "1.0.0" and status["source"] == "cache", status
+    assert status["degraded"] is True
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "1.1.0" in str(p)]
+    assert leftovers == [], leftovers
+
+
+# ------------------------------------------------------------------------------------ finding 2: stream check
+def test_metadata_the_clusterer_cannot_use_is_refused_at_load(tmp_path: Path, model_builder: Callable[..., Path]):
+    """A threshold outside [-1, 1] (written past the schema, as a hand-made metadata.json from an older schema
+    would be) passes /infer-style probes but breaks every stream: the load's stream check refuses it."""
+    path = model_builder(tmp_path / "model.onnx", num_speakers=2, seed=4)
+    metadata = contract_metadata(path, NAME, "1.0.0", num_speakers=2, embedding_dim=8)
+    bad = DiarizationCalibration.model_construct(
+        **{**DiarizationCalibration().model_dump(), "vector": "embedding", "threshold": 1.5}
+    )
+    metadata = metadata.model_copy(update={"diarization": bad})
+    settings = load_settings("development", warmup_runs=1, watch_dir=None, poll_interval_s=0)
+    with pytest.raises(ModelRejectedError) as info:
+        load_model(path, settings, name=NAME, version="1.0.0", source="registry", metadata=metadata)
+    assert str(info.value.reason) == "stream_check" and "threshold" in str(info.value), info.value
+    # the same model with usable metadata loads and streams
+    good = metadata.model_copy(update={"diarization": DiarizationCalibration(vector="embedding", threshold=0.5)})
+    loaded = load_model(path, settings, name=NAME, version="1.0.0", source="registry", metadata=good)
+    assert loaded.engine.run(np.zeros((1, WINDOW_SAMPLES), dtype=np.float32))
