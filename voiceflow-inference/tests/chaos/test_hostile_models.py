@@ -30,6 +30,7 @@ from voiceflow_inference.config import load_settings
 from voiceflow_inference.lifecycle.errors import ModelRejectedError, ReloadError
 from voiceflow_inference.lifecycle.loader import load_model
 from voiceflow_inference.lifecycle.manager import ModelManager
+from voiceflow_inference.lifecycle.verified_cache import CacheIndex
 from voiceflow_inference.metrics import ServiceMetrics
 
 pytestmark = pytest.mark.timeout(300)
@@ -173,3 +174,65 @@ def test_metadata_the_clusterer_cannot_use_is_refused_at_load(tmp_path: Path, mo
     good = metadata.model_copy(update={"diarization": DiarizationCalibration(vector="embedding", threshold=0.5)})
     loaded = load_model(path, settings, name=NAME, version="1.0.0", source="registry", metadata=good)
     assert loaded.engine.run(np.zeros((1, WINDOW_SAMPLES), dtype=np.float32))
+
+
+# ------------------------------------------------------------------------------------ finding 8: temp files, cache
+def _age(path: Path, seconds: float = 3600.0) -> None:
+    import os
+    import time
+
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_leftover_temp_files_are_removed_at_start(tmp_path: Path, model_builder: Callable[..., Path]):
+    """What a SIGTERM during a watch snapshot (``.snapshot.*``) or a killed pull (``.tmp-*`` folder and file) leaves
+    behind is removed when the server starts; a fresh temp file (another writer's, in progress) is left alone."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    model_builder(watch / "model.onnx", num_speakers=2, seed=3)
+    (tmp_path / "registry").mkdir()
+    cache = tmp_path / "cache"
+    snap_dir = cache / ".voiceflow-inference" / "watch"
+    snap_dir.mkdir(parents=True)
+    stale = [
+        snap_dir / ".snapshot.abc123.onnx",
+        cache / NAME / ".tmp-0123abcd",
+        cache / NAME / "v1.0.0" / ".model.onnx.tmp-99",
+    ]
+    stale[0].write_bytes(b"\0" * 4096)
+    stale[1].mkdir(parents=True)
+    (stale[1] / "model.onnx").write_bytes(b"\0" * 4096)
+    stale[2].parent.mkdir(parents=True)
+    stale[2].write_bytes(b"\0" * 4096)
+    for path in stale:
+        _age(path)
+    fresh = snap_dir / ".snapshot.inprogress.onnx"
+    fresh.write_bytes(b"\0")
+    manager = make_manager(tmp_path, watch_dir=watch)
+    asyncio.run(manager.start(background=False))
+    assert manager.ready
+    assert [p for p in stale if p.exists()] == []
+    assert fresh.exists()
+
+
+def test_cache_on_disk_is_bounded_by_keep_versions(tmp_path: Path, model_builder: Callable[..., Path]):
+    """Four registry versions loaded one after another with keep_versions=2: at most 2 version folders (and index
+    entries) stay in the cache, always including the active one."""
+    registry = ModelRegistry((tmp_path / "registry").as_uri())
+    versions = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    for seed, version in enumerate(versions, start=20):
+        path = model_builder(tmp_path / "build" / f"{version}.onnx", num_speakers=2, seed=seed)
+        publish_model_file(registry, NAME, version, path, num_speakers=2, aliases=())
+    manager = make_manager(tmp_path, keep_versions=2, model_ref="1.0.0")
+
+    async def scenario() -> None:
+        await manager.start(background=False)
+        for version in versions[1:]:
+            await manager.reload("admin", version=version)
+
+    asyncio.run(scenario())
+    folders = sorted(p.name for p in (tmp_path / "cache" / NAME).iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert len(folders) <= 2 and any("1.3.0" in f for f in folders), folders
+    index = CacheIndex(tmp_path / "cache", NAME)
+    assert [e.version for e in index.entries()] == ["1.3.0", "1.2.0"]
