@@ -39,6 +39,12 @@ class OrtSettings(_Section):
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     intra_op_threads: int = Field(default=1, ge=0, le=256, description="0 lets ONNX Runtime choose")
     inter_op_threads: int = Field(default=1, ge=0, le=256)
+    arena_max_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Cap (MiB) of the CPU memory arena all served sessions share; a request needing more fails, "
+        "the process lives. 0: no cap",
+    )
 
 
 class Limits(_Section):

@@ -236,3 +236,77 @@ def test_cache_on_disk_is_bounded_by_keep_versions(tmp_path: Path, model_builder
     assert len(folders) <= 2 and any("1.3.0" in f for f in folders), folders
     index = CacheIndex(tmp_path / "cache", NAME)
     assert [e.version for e in index.entries()] == ["1.3.0", "1.2.0"]
+
+
+# ------------------------------------------------------------------------------------ finding 1: data-triggered
+def write_triggered_bomb(path: Path, floats: int = 500_000_000) -> Path:
+    """Allocates ``floats`` float32 (2 GB) only when ``audio[0, 0] == 0.123``: every validator probe passes."""
+    good = build_contract_model(path.with_name("base-trigger.onnx"), num_speakers=2, seed=6)
+    model = onnx.load(str(good))
+    graph = model.graph
+    out = next(o for o in graph.output if o.name == "speaker_embeddings")
+    producer = next(n for n in graph.node if "speaker_embeddings" in n.output)
+    producer.output[list(producer.output).index("speaker_embeddings")] = "probs_raw"
+    consts = {
+        "t_start": np.array([0, 0], dtype=np.int64),
+        "t_end": np.array([1, 1], dtype=np.int64),
+        "t_magic": np.array(0.123, dtype=np.float32),
+        "t_one_shape": np.array([1], dtype=np.int64),
+        "t_n": np.array([floats], dtype=np.int64),
+        "t_one": np.array([1], dtype=np.int64),
+    }
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
+    graph.node.extend(
+        [
+            helper.make_node("Slice", ["audio", "t_start", "t_end"], ["t_first"]),
+            helper.make_node("Equal", ["t_first", "t_magic"], ["t_hit"]),
+            helper.make_node("Cast", ["t_hit"], ["t_hit_i"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["t_hit_i", "t_one_shape"], ["t_hit_1"]),
+            helper.make_node("Mul", ["t_hit_1", "t_n"], ["t_len0"]),
+            helper.make_node("Add", ["t_len0", "t_one"], ["t_len"]),
+            helper.make_node(
+                "ConstantOfShape", ["t_len"], ["t_big"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])
+            ),
+            helper.make_node("ReduceSum", ["t_big"], ["t_sum"], keepdims=0),
+            helper.make_node("Add", ["probs_raw", "t_sum"], [out.name]),
+        ]
+    )
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+TRIGGER_SCRIPT = """
+import sys, resource, numpy as np
+from pathlib import Path
+from voiceflow_inference.config import load_settings
+from voiceflow_inference.lifecycle.loader import load_model
+settings = load_settings("development", warmup_runs=1, watch_dir=None, poll_interval_s=0, ort={"arena_max_mb": 256})
+model = load_model(Path(sys.argv[1]), settings, name="fast-cnn", version="1.0.0", source="watch")
+crafted = np.zeros((1, 48000), dtype=np.float32)
+crafted[0, 0] = 0.123
+try:
+    model.engine.run(crafted)
+    print("CRAFTED RAN")
+except Exception as exc:
+    print("CRAFTED REFUSED:", str(exc)[-200:])
+print("NORMAL", model.engine.run(np.zeros((1, 48000), dtype=np.float32))["speaker_embeddings"].shape)
+print("MAXRSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_data_triggered_allocation_fails_the_request_not_the_process(tmp_path: Path):
+    """The crafted input fails with ONNX Runtime's allocation error under the capped arena; the next request works
+    and the process never held the 2 GB (run in a child so the process-wide arena starts fresh)."""
+    import subprocess
+    import sys
+
+    path = write_triggered_bomb(tmp_path / "trigger.onnx")
+    proc = subprocess.run(
+        [sys.executable, "-c", TRIGGER_SCRIPT, str(path)], capture_output=True, text=True, timeout=240, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CRAFTED REFUSED" in proc.stdout and "memory" in proc.stdout.lower(), proc.stdout
+    assert "NORMAL (1, 2)" in proc.stdout
+    rss = int(proc.stdout.split("MAXRSS_MB")[1])
+    assert rss < 1500, proc.stdout

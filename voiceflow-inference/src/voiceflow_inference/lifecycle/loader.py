@@ -125,6 +125,7 @@ def load_model(
             intra_op_threads=settings.ort.intra_op_threads,
             inter_op_threads=settings.ort.inter_op_threads,
             batching=settings.batching,
+            arena_max_mb=settings.ort.arena_max_mb,
         )
         engine.warm_up(settings.warmup_runs)
         probe = engine.run(np.zeros((1, WINDOW_SAMPLES), dtype=np.float32))
