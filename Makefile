@@ -132,7 +132,9 @@ chaos: export HYPOTHESIS_PROFILE = explore
 chaos: setup ## the slow fault-injection and fuzzing suites (bounded; property tests draw fresh examples)
 	$(BIN)/pytest contract/tests -m slow $(PYTEST_ARGS)
 	$(BIN)/pytest voiceflow-inference/tests -m slow $(PYTEST_ARGS)
-	$(BIN)/pytest tests -m slow $(PYTEST_ARGS)
+	$(BIN)/pytest voiceflow-models/tests -m slow $(PYTEST_ARGS)
+	# the root suite has no slow test today: exit 5 (nothing selected) is fine there, every other failure is not
+	$(BIN)/pytest tests -m slow $(PYTEST_ARGS) || test $$? -eq 5
 
 k8s-validate: setup ## render deploy/k8s overlays + deploy/kserve, validate them (Kubernetes and CRD schemas, semantics)
 	$(BIN)/pytest tests/infra/test_k8s_manifests.py $(PYTEST_ARGS)

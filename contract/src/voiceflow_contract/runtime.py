@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,12 +76,14 @@ def create_session(
     optimized_model_path: str | Path | None = None,
     quiet: bool = False,
     strict_providers: bool = False,
+    config_entries: Mapping[str, str] | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for a path or the model's bytes.
 
     ``providers`` may name providers this build lacks; they are dropped (CPU is the last resort). With
     ``strict_providers`` a failing run raises instead of silently retrying on another provider (the validator wants
-    a failed rule, not a fallback), and ORT's fallback banner is kept off stdout.
+    a failed rule, not a fallback), and ORT's fallback banner is kept off stdout. ``config_entries`` are added with
+    ``SessionOptions.add_session_config_entry`` (e.g. ``{"session.use_env_allocators": "1"}``).
     """
     import onnxruntime as ort
 
@@ -95,6 +97,8 @@ def create_session(
         optimized_model_path=optimized_model_path,
         quiet=quiet,
     )
+    for key, value in (config_entries or {}).items():
+        options.add_session_config_entry(key, value)
     source = model if isinstance(model, bytes) else str(model)
     with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
         session = ort.InferenceSession(source, sess_options=options, providers=chosen)

@@ -84,7 +84,9 @@ def create_app(settings: Settings | None = None, *, registry: Any | None = None,
     app.state.settings = settings
     app.state.metrics = service_metrics
     app.state.models = ModelManager(settings, service_metrics, registry=registry)
-    app.state.sessions = SessionTracker(settings.limits.max_concurrent_sessions)
+    app.state.sessions = SessionTracker(
+        settings.limits.max_concurrent_sessions, settings.limits.max_sessions_per_client
+    )
     app.state.background_tasks = background
 
     install_error_handlers(app)

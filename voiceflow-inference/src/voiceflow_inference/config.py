@@ -39,6 +39,12 @@ class OrtSettings(_Section):
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     intra_op_threads: int = Field(default=1, ge=0, le=256, description="0 lets ONNX Runtime choose")
     inter_op_threads: int = Field(default=1, ge=0, le=256)
+    arena_max_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Cap (MiB) of the CPU memory arena all served sessions share; a request needing more fails, "
+        "the process lives. 0: no cap",
+    )
 
 
 class Limits(_Section):
@@ -50,7 +56,25 @@ class Limits(_Section):
     max_session_seconds: float = Field(default=3600.0, gt=0, description="Longest WebSocket session (audio seconds)")
     max_concurrent_sessions: int = Field(default=64, ge=1, description="Open WebSocket sessions at once")
     max_ws_text_bytes: int = Field(default=64 * 1024, ge=64, description="Largest WebSocket text (JSON) message")
-    ws_idle_timeout_s: float = Field(default=60.0, gt=0, description="WebSocket session closed after this silence")
+    ws_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="WebSocket session closed after this long without audio (empty frames do not count)",
+    )
+    ws_max_session_wall_s: float = Field(
+        default=7200.0, gt=0, description="Longest WebSocket session in wall-clock seconds, whatever it sends"
+    )
+    validation_memory_mb: int = Field(
+        default=2048,
+        ge=256,
+        description="Address-space cap (MiB) of the child process that validates a candidate model at load",
+    )
+    validation_timeout_s: float = Field(
+        default=600.0, gt=0, description="Longest load-time validation; the child process is killed after it"
+    )
+    max_sessions_per_client: int = Field(
+        default=16, ge=1, description="Open WebSocket sessions at once from one client address"
+    )
 
 
 class BatchingSettings(_Section):

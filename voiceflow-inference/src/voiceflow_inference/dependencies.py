@@ -50,7 +50,9 @@ async def get_session_tracker(connection: HTTPConnection) -> SessionTracker:
     state = connection.app.state
     tracker: SessionTracker | None = getattr(state, "sessions", None)
     if tracker is None:
-        tracker = SessionTracker(limits_of(connection).max_concurrent_sessions)
+        tracker = SessionTracker(
+            limits_of(connection).max_concurrent_sessions, limits_of(connection).max_sessions_per_client
+        )
         state.sessions = tracker
     return tracker
 

@@ -162,7 +162,7 @@ def test_pulled_file_vanishes_before_load(registry, start, tmp_path, metric, cap
 
 def test_validator_crash_during_reload_fails_closed(registry, start, tmp_path, metric, monkeypatch):
     """The validator itself raises (a bug, an OOM): the new model is refused, never loaded unvalidated."""
-    import voiceflow_contract.validator as validator
+    from voiceflow_inference.lifecycle import isolated_validation as validator
 
     srv = start(settings_for(registry["url"], tmp_path))
     with srv.client() as client:
@@ -171,7 +171,7 @@ def test_validator_crash_during_reload_fails_closed(registry, start, tmp_path, m
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise MemoryError("validator ran out of memory (injected)")
 
-        monkeypatch.setattr(validator, "validate_model_contract", broken)
+        monkeypatch.setattr(validator, "validate_in_child", broken)
         resp = client.post("/admin/reload", json={"version": "1.1.0"}, headers=AUTH)
         # Refused, not crashed: the one answer for a refused reload, naming why (the validator failed).
         assert (resp.status_code, resp.json()["code"]) == (409, "reload_refused:validation_error"), resp.text

@@ -92,17 +92,23 @@ def test_sigterm_drains_sessions_then_exits(tmp_path: Path, band_model_path: Pat
         async def scenario() -> dict[str, Any]:
             finisher = await websockets.connect(url)
             lingerer = await websockets.connect(url)
+            early: dict[Any, list[dict[str, Any]]] = {}
             for ws in (finisher, lingerer):
                 await ws.send(start)
                 assert json.loads(await ws.recv())["type"] == "started"
                 await ws.send(audio)
-            await asyncio.sleep(0.3)
+                # The server has the audio once its first window comes back (an event, not a sleep).
+                early[ws] = [json.loads(await ws.recv())]
+                assert early[ws][0]["type"] == "window"
             sigterm_at = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
-            # Draining: not ready, new sessions refused with 1001, open sessions keep working.
+            # Draining: not ready (polled until it says so), new sessions refused with 1001, open ones keep working.
             async with httpx.AsyncClient(base_url=base) as http:
-                ready = await http.get("/ready")
+                for _ in range(600):
+                    ready = await http.get("/ready")
+                    if ready.status_code == 503:
+                        break
+                    await asyncio.sleep(0.05)
             async with websockets.connect(url) as late:
                 with contextlib.suppress(ConnectionClosed):  # the server may close before we get to send
                     await late.send(start)
@@ -110,8 +116,8 @@ def test_sigterm_drains_sessions_then_exits(tmp_path: Path, band_model_path: Pat
                 refused_code = late.close_code
             await finisher.send(audio)
             await finisher.send(json.dumps({"type": "stop"}))
-            finished = await _read_all(finisher)
-            lingered = await _read_all(lingerer)  # nothing sent: the grace period ends it
+            finished = early[finisher] + await _read_all(finisher)
+            lingered = early[lingerer] + await _read_all(lingerer)  # nothing sent: the grace period ends it
             lingered_at = time.monotonic() - sigterm_at
             return {
                 "ready": ready.status_code,
@@ -126,7 +132,7 @@ def test_sigterm_drains_sessions_then_exits(tmp_path: Path, band_model_path: Pat
             }
 
         result = asyncio.run(scenario())
-        proc.wait(timeout=GRACE_S + 10)
+        returncode = proc.wait(timeout=GRACE_S + 60)  # a bound for a hung process, not a speed assertion
         exited_after = time.monotonic() - result["sigterm_at"]
     finally:
         if proc.poll() is None:
@@ -140,7 +146,11 @@ def test_sigterm_drains_sessions_then_exits(tmp_path: Path, band_model_path: Pat
     error = next(m for m in result["lingered"] if m["type"] == "error")
     assert error["code"] == "server_shutting_down" and "shutting down" in error["message"]
     assert result["lingered"][-1]["type"] == "final" and result["lingered"][-1]["duration"] == pytest.approx(2.0)
-    assert result["lingered_code"] == 1001
-    assert session_grace(GRACE_S) - 0.5 <= result["lingered_at"] <= GRACE_S
-    # Within the grace period; 1 s of slack for interpreter teardown on a loaded CI box.
-    assert exited_after <= GRACE_S + 1.0, log.read_text()
+    assert result["lingered_code"] == 1001  # closed by the drain (uvicorn's own close would be 1012)
+    # Not before its grace: the session was given the time (a slower machine only makes this later).
+    assert result["lingered_at"] >= session_grace(GRACE_S) - 0.5
+    # The process ended by itself, cleanly, after the drain closed the session (outcomes, not a time window).
+    # (uvicorn re-raises the captured SIGTERM once shut down, so -SIGTERM is a clean exit too)
+    assert returncode in (0, -signal.SIGTERM), log.read_text()
+    assert "Application shutdown complete" in log.read_text()
+    assert "grace period over: closed 1 session(s)" in log.read_text()

@@ -1,5 +1,6 @@
-"""Turn a model file into a serving-ready :class:`LoadedModel`: verify sha256, validate the contract, build and warm the
-ONNX Runtime session.
+"""Turn a model file into a serving-ready :class:`LoadedModel`: verify sha256, validate the contract (in a
+memory-capped child process), build and warm the ONNX Runtime session, then run a short stream through the real
+streaming pipeline.
 
 Everything here is synchronous and blocking (hashing, validation, session creation); callers run it in a thread.
 Only ONNX files are ever loaded (no pickle).
@@ -18,8 +19,11 @@ from voiceflow_contract.hashing import sha256_file
 from voiceflow_contract.schemas import ModelMetadata, ValidationReport
 from voiceflow_contract.spec import WINDOW_SAMPLES
 from voiceflow_inference.config import Settings
+from voiceflow_inference.lifecycle import isolated_validation
 from voiceflow_inference.lifecycle.errors import ModelRejectedError
+from voiceflow_inference.lifecycle.isolated_validation import ValidationProcessError
 from voiceflow_inference.lifecycle.reasons import Reason
+from voiceflow_inference.lifecycle.stream_check import StreamCheckError, check_stream
 from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 
@@ -66,21 +70,24 @@ class LoadedModel:
 
 
 def _validate(path: Path, settings: Settings, metadata: ModelMetadata | None) -> ValidationReport:
-    # Imported here so importing the app stays light (the validator pulls onnx); tests also patch it on its module.
-    from voiceflow_contract.validator import validate_model_contract
-
+    """The contract check, in a memory-capped child process: a model that crashes or exhausts it is refused here
+    and never touches the serving process (called through the module so tests can patch it)."""
     num_speakers = metadata.contract.num_speakers if metadata is not None else None
     profile = metadata.profile if metadata is not None else None
     try:
-        return validate_model_contract(
+        return isolated_validation.validate_in_child(
             path,
             profile=profile,
             num_speakers=num_speakers,
             threads=max(1, settings.ort.intra_op_threads),
             providers=list(settings.ort.providers),
             measure_latency=settings.measure_latency,
+            memory_mb=settings.limits.validation_memory_mb,
+            timeout_s=settings.limits.validation_timeout_s,
         )
-    except Exception as exc:  # the validator promises not to raise; be fail-closed if it does
+    except ValidationProcessError as exc:
+        raise ModelRejectedError(Reason.VALIDATION_ERROR, f"{path.name} refused: {exc}") from exc
+    except Exception as exc:  # fail closed whatever went wrong
         raise ModelRejectedError(Reason.VALIDATION_ERROR, f"validator crashed on {path.name}: {exc!r}") from exc
 
 
@@ -118,6 +125,7 @@ def load_model(
             intra_op_threads=settings.ort.intra_op_threads,
             inter_op_threads=settings.ort.inter_op_threads,
             batching=settings.batching,
+            arena_max_mb=settings.ort.arena_max_mb,
         )
         engine.warm_up(settings.warmup_runs)
         probe = engine.run(np.zeros((1, WINDOW_SAMPLES), dtype=np.float32))
@@ -127,7 +135,7 @@ def load_model(
         raise ModelRejectedError(Reason.LOAD, f"ONNX Runtime could not load or run {path.name}: {exc}") from exc
     num_speakers = int(probe[engine.probabilities_name].shape[-1])
     embedding_dim = int(probe[engine.embedding_name].shape[-1]) if engine.embedding_name else None
-    return LoadedModel(
+    loaded = LoadedModel(
         name=name,
         version=version,
         sha256=actual,
@@ -139,6 +147,11 @@ def load_model(
         source=source,
         path=path,
     )
+    try:
+        check_stream(loaded, max_batch=settings.limits.max_batch)
+    except StreamCheckError as exc:
+        raise ModelRejectedError(Reason.STREAM_CHECK, f"{name} {version} cannot stream: {exc}") from exc
+    return loaded
 
 
 __all__ = ["LoadedModel", "load_model"]

@@ -15,9 +15,10 @@ from typing import Any
 
 from voiceflow_inference.config import Settings
 from voiceflow_inference.lifecycle.activation import ON_POLL, ON_STARTUP, ON_WATCH, TRIGGER_POLICIES, Trigger
+from voiceflow_inference.lifecycle.cache_hygiene import sweep_stale_temp_files
 from voiceflow_inference.lifecycle.errors import ModelNotReadyError, ReloadError
 from voiceflow_inference.lifecycle.loader import LoadedModel
-from voiceflow_inference.lifecycle.model_sources import ModelSources
+from voiceflow_inference.lifecycle.model_sources import ModelSources, in_thread
 from voiceflow_inference.lifecycle.reloader import Reloader
 from voiceflow_inference.lifecycle.startup_fallbacks import StartupFallbacks
 from voiceflow_inference.lifecycle.traffic_policy import TrafficPolicy
@@ -174,7 +175,9 @@ class ModelManager:
     # ------------------------------------------------------------------------------------------------ lifecycle
     async def start(self, *, background: bool = True) -> None:
         """Initial load (registry, else the verified caches, else the watch-dir file), the configured A/B split, then
-        the watcher and poller. Never raises for a missing model: the service stays unready and keeps trying."""
+        the watcher and poller. Never raises for a missing model: the service stays unready and keeps trying.
+        Leftover temp files of an interrupted snapshot or pull are swept from the cache first."""
+        await in_thread(sweep_stale_temp_files, self.settings.cache_dir)
         try:
             await self._reloader.reload(ON_STARTUP)
         except ReloadError as exc:

@@ -17,8 +17,8 @@ from voiceflow_contract.schemas import ModelMetadata
 from voiceflow_inference.config import Settings
 from voiceflow_inference.lifecycle.errors import ModelRejectedError, ReloadError, reason_for
 from voiceflow_inference.lifecycle.loader import LoadedModel, load_model
-from voiceflow_inference.lifecycle.reasons import Reason
-from voiceflow_inference.lifecycle.verified_cache import CacheEntry
+from voiceflow_inference.lifecycle.reasons import TRANSIENT_REASONS, Reason
+from voiceflow_inference.lifecycle.verified_cache import CacheEntry, remove_cached_version
 from voiceflow_inference.lifecycle.watch_files import read_sidecar, snapshot
 
 T = TypeVar("T")
@@ -77,18 +77,34 @@ class ModelSources:
         return pulled
 
     async def from_pull(self, pulled: PulledModel, source: str) -> LoadedModel:
-        """Load, validate and warm a verified registry pull (fresh or from the cache)."""
-        return await in_thread(
-            load_model,
-            Path(pulled.path),
-            self.settings,
-            name=self.name,
-            version=str(pulled.version),
-            source=source,
-            expected_sha256=pulled.sha256,
-            metadata=pulled.metadata,
-            registry_report=pulled.report,
-        )
+        """Load, validate and warm a verified registry pull (fresh or from the cache). A refused model's cache folder
+        is removed (it must not serve, nor be found again by the offline fallback); a transient failure keeps it."""
+        try:
+            return await in_thread(
+                load_model,
+                Path(pulled.path),
+                self.settings,
+                name=self.name,
+                version=str(pulled.version),
+                source=source,
+                expected_sha256=pulled.sha256,
+                metadata=pulled.metadata,
+                registry_report=pulled.report,
+            )
+        except ModelRejectedError as exc:
+            if exc.reason not in TRANSIENT_REASONS:
+                await in_thread(remove_cached_version, self.settings.cache_dir, Path(pulled.path))
+            raise
+
+    async def older_versions(self, ref: str) -> list[str]:
+        """Registry versions older than what ``ref`` resolves to, newest first (empty when the registry is down)."""
+        try:
+            registry = self.registry()
+            current = await in_thread(registry.resolve, self.name, ref)
+            versions = await in_thread(registry.list_versions, self.name)
+        except (ReloadError, RegistryError, OSError, ValueError):
+            return []
+        return [str(v) for v in sorted((v for v in versions if v < current), reverse=True)]
 
     async def from_registry_cache(self) -> LoadedModel:
         """The registry client's offline copy: the version ``model_ref`` resolved to at the last successful pull

@@ -20,6 +20,7 @@ class Reason(StrEnum):
     CONTRACT = "contract"
     VALIDATION_ERROR = "validation_error"
     LOAD = "load"
+    STREAM_CHECK = "stream_check"
     SIDECAR = "sidecar"
     WRONG_MODEL = "wrong_model"
     # the registry answered with an error (voiceflow_contract.errors.RegistryError and its subclasses)

@@ -17,7 +17,7 @@ from voiceflow_inference.lifecycle.loader import LoadedModel
 from voiceflow_inference.lifecycle.model_sources import ModelSources, in_thread
 from voiceflow_inference.lifecycle.reasons import Reason
 from voiceflow_inference.lifecycle.traffic_policy import Admission, TrafficPolicy
-from voiceflow_inference.lifecycle.verified_cache import CacheIndex
+from voiceflow_inference.lifecycle.verified_cache import CacheIndex, prune
 from voiceflow_inference.lifecycle.version_set import VersionSet
 from voiceflow_inference.lifecycle.watch_files import discard_snapshot
 from voiceflow_inference.metrics import ServiceMetrics
@@ -134,6 +134,8 @@ class Reloader:
         self.metrics.model_reloads.labels(model=self.name, result="success", trigger=trigger).inc()
         if model.source != "cache":
             await in_thread(self.cache.record, model)
+        in_use = {m.version for m in self.versions.loaded()}
+        await in_thread(prune, self.cache, self.settings.cache_dir, self.settings.keep_versions, in_use)
         if evicted:
             # Without a trim, RSS keeps every reload's high-water mark (docs/PERFORMANCE_ANALYSIS.md, hot reload).
             await in_thread(release_memory)

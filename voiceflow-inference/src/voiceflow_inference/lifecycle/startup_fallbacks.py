@@ -1,6 +1,7 @@
-"""The start-up chain when the registry cannot serve the configured model: the registry client's offline cache,
-then our verified-cache index (newest first), then the watch-dir file. Every copy is re-checked (sha256, contract)
-before it serves."""
+"""The start-up chain when the registry cannot serve the configured model (unreachable, or its model refused for any
+reason): the registry client's offline cache, then our verified-cache index (newest first), then the newest valid
+registry version older than the refused one, then the watch-dir file; whatever serves is reported as degraded.
+Every copy is re-checked (sha256, contract) before it serves."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from voiceflow_inference.lifecycle.verified_cache import CacheIndex
 from voiceflow_inference.lifecycle.watch_files import watch_target
 
 logger = logging.getLogger(__name__)
+
+MAX_OLDER_TRIES = 3  # older registry versions tried at start when latest is refused and the cache is empty
 
 
 class StartupFallbacks:
@@ -48,6 +51,12 @@ class StartupFallbacks:
             reason = self._reason(startup_error, f"verified cached copy {model.version}", model)
             logger.warning("%s", reason)
             return reason
+        model = await self._from_older_registry_versions()
+        if model is not None:
+            await install(model)
+            reason = self._reason(startup_error, f"the newest valid older registry version {model.version}", model)
+            logger.warning("%s", reason)
+            return reason
         target = watch_target(self.settings)
         if target is not None and target.is_file():
             try:
@@ -72,6 +81,16 @@ class StartupFallbacks:
                 return await self.sources.from_cache_entry(entry)
             except (ModelRejectedError, ValidationError) as exc:
                 logger.warning("cached %s %s unusable: %s", self.name, entry.version, exc)
+        return None
+
+    async def _from_older_registry_versions(self) -> LoadedModel | None:
+        """A fresh cache: the newest registry version older than the refused ``model_ref`` that passes every check
+        (at most MAX_OLDER_TRIES are tried; each refused one is removed from the cache by the load)."""
+        for version in (await self.sources.older_versions(self.settings.model_ref))[:MAX_OLDER_TRIES]:
+            try:
+                return await self.sources.from_registry(version, lambda _: None)
+            except (ReloadError, ModelRejectedError) as exc:
+                logger.warning("older registry version %s %s unusable: %s", self.name, version, exc)
         return None
 
     @staticmethod

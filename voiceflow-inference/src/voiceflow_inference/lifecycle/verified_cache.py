@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,45 @@ class CacheIndex:
             verified_at=datetime.now(UTC),
             metadata=json.loads(model.metadata.model_dump_json()) if model.metadata else None,
         )
-        entries = [e for e in self.entries() if e.version != model.version] + [entry]
+        self.write([e for e in self.entries() if e.version != model.version] + [entry])
+
+    def write(self, entries: list[CacheEntry]) -> None:
+        """Replace the index with ``entries`` (atomic write; failures are logged, never raised)."""
         payload = {"entries": [json.loads(e.model_dump_json()) for e in entries]}
         try:
             atomic_write_text(self.path, json.dumps(payload, indent=2) + "\n")
         except OSError as exc:  # e.g. disk full: serving goes on, the fallback just knows less
             logger.warning("could not update cache index %s: %s", self.path, exc)
+
+
+def prune(index: CacheIndex, cache_dir: Path, keep: int, in_use: set[str]) -> list[str]:
+    """Bound the cache on disk: keep the newest ``keep`` verified versions and every version in ``in_use``; delete
+    the others' registry folders (watch-dir snapshots are the reloader's) and index entries. Returns the dropped."""
+    entries = index.entries()
+    kept = [e for i, e in enumerate(entries) if i < keep or e.version in in_use]
+    dropped = [e for e in entries if e not in kept]
+    if not dropped:
+        return []
+    watch_dir = (cache_dir / ".voiceflow-inference" / "watch").resolve()
+    for entry in dropped:
+        path = Path(entry.path)
+        if path.resolve().parent != watch_dir:
+            remove_cached_version(cache_dir, path)
+    index.write(kept)
+    return [e.version for e in dropped]
+
+
+def remove_cached_version(cache_dir: Path, model_path: Path) -> None:
+    """Delete the cache folder holding a refused ``model_path`` (only inside ``cache_dir``; failures are logged)."""
+    folder = model_path.resolve().parent
+    root = cache_dir.resolve()
+    if folder == root or not folder.is_relative_to(root) or folder.name == "watch":
+        return
+    try:
+        shutil.rmtree(folder)
+        logger.warning("removed refused model copy %s from the cache", folder)
+    except OSError as exc:
+        logger.warning("could not remove refused model copy %s: %s", folder, exc)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -75,4 +109,4 @@ def _version_key(version: str) -> tuple[int, ...]:
         return (-1,)
 
 
-__all__ = ["CacheEntry", "CacheIndex"]
+__all__ = ["CacheEntry", "CacheIndex", "prune", "remove_cached_version"]

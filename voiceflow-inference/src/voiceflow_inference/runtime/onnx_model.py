@@ -11,6 +11,7 @@ from voiceflow_contract.runtime import CPU_PROVIDER, create_session
 from voiceflow_contract.spec import EMBEDDING_OUTPUT, PROBABILITIES_OUTPUT, WINDOW_SAMPLES
 from voiceflow_inference.config import BatchingSettings
 from voiceflow_inference.runtime.audio_input import InputError, check_audio
+from voiceflow_inference.runtime.memory_arena import capped_arena_entries
 from voiceflow_inference.runtime.micro_batcher import MicroBatcher
 
 
@@ -30,10 +31,15 @@ class InferenceEngine:
         intra_op_threads: int = 1,
         inter_op_threads: int = 1,
         batching: BatchingSettings | None = None,
+        arena_max_mb: int = 0,
     ) -> None:
         self.path = Path(path)
         self.session = create_session(
-            self.path, intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads, providers=providers
+            self.path,
+            intra_op_threads=intra_op_threads,
+            inter_op_threads=inter_op_threads,
+            providers=providers,
+            config_entries=capped_arena_entries(arena_max_mb),
         )
         inputs = self.session.get_inputs()
         if len(inputs) != 1:

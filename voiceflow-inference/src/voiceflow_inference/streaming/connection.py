@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -52,6 +53,14 @@ class StreamConnection:
         self.closing = asyncio.Event()
         self.close_reason = ""
         self._recv: asyncio.Task[dict[str, Any]] | None = None
+        now = time.monotonic()
+        self._idle_deadline = now + limits.idle_timeout_s
+        self._wall_deadline = now + limits.max_wall_s
+
+    def progressed(self) -> None:
+        """The client sent audio: restart the idle timer. Only audio counts; empty frames and control messages do
+        not, so a client cannot hold a session slot with keep-alives alone."""
+        self._idle_deadline = time.monotonic() + self.limits.idle_timeout_s
 
     async def accept(self) -> None:
         """Accept the WebSocket handshake."""
@@ -69,14 +78,14 @@ class StreamConnection:
 
     # ------------------------------------------------------------------ receiving
     async def receive(self) -> dict[str, Any]:
-        """Next client message; raises on disconnect, idle timeout or shutdown."""
+        """Next client message; raises on disconnect, idle timeout (no audio progress), the wall-clock cap or
+        shutdown."""
         if self._recv is None:
             self._recv = asyncio.ensure_future(self._next_message())
         closing = asyncio.ensure_future(self.closing.wait())
+        timeout = max(0.0, min(self._idle_deadline, self._wall_deadline) - time.monotonic())
         try:
-            done, _ = await asyncio.wait(
-                {self._recv, closing}, timeout=self.limits.idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({self._recv, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             closing.cancel()
         if self._recv in done:
@@ -87,7 +96,13 @@ class StreamConnection:
             return message
         if self.closing.is_set():
             raise FatalError(ErrorCode.SERVER_SHUTTING_DOWN, self.close_reason or "server shutting down")
-        raise FatalError(ErrorCode.IDLE_TIMEOUT, f"no message for {self.limits.idle_timeout_s:g} s")
+        if time.monotonic() >= self._wall_deadline:
+            raise FatalError(
+                ErrorCode.SESSION_TOO_LONG,
+                f"session wall-clock limit of {self.limits.max_wall_s:g} s reached; the final result covers the audio "
+                "received so far",
+            )
+        raise FatalError(ErrorCode.IDLE_TIMEOUT, f"no audio for {self.limits.idle_timeout_s:g} s")
 
     async def _next_message(self) -> dict[str, Any]:
         return dict(await self.ws.receive())

@@ -68,7 +68,7 @@ class StreamHandler:
         """Serve the connection until stop, error, disconnect or shutdown."""
         await self.conn.accept()
         try:
-            self.tracker.register(self.connection_id, self.conn.request_close)
+            self.tracker.register(self.connection_id, self.conn.request_close, client=self._client_address())
         except SessionRejected as exc:
             code = ErrorCode.SERVER_SHUTTING_DOWN if exc.code == "server_shutting_down" else ErrorCode.TOO_MANY_SESSIONS
             await self._fail(code, str(exc))
@@ -154,7 +154,8 @@ class StreamHandler:
         session = self._require_session()
         self.metrics.frame()
         if not frame:
-            return  # zero-length frames carry nothing; accepted as keep-alives
+            return  # zero-length frames carry nothing: accepted, but they do not count as progress (idle timer)
+        self.conn.progressed()
         try:
             windows = await run_in_threadpool(session.process, frame)
         except AudioFormatError as exc:
@@ -218,6 +219,11 @@ class StreamHandler:
         except DisconnectedError:
             return
         await self.conn.close(close, text)
+
+    def _client_address(self) -> str | None:
+        """The peer's address (host only: the per-client session cap counts connections from one host)."""
+        client = self.conn.ws.client
+        return client.host if client is not None else None
 
     def _require_session(self) -> DiarizationSession:
         if self.session is None:

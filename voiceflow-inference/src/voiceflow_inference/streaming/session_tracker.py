@@ -38,14 +38,20 @@ class SessionRejected(Exception):  # noqa: N818 (public name used by the WebSock
 class _Session:
     session_id: str
     close: CloseCallback
+    client: str | None = None
     started: float = field(default_factory=time.monotonic)
 
 
 class SessionTracker:
-    """Registry of open streaming sessions with a concurrency cap and a graceful drain."""
+    """Registry of open streaming sessions with a concurrency cap, a per-client cap and a graceful drain.
 
-    def __init__(self, max_sessions: int) -> None:
+    ``max_per_client`` bounds the sessions one client (its address, as the ASGI server reports it) holds at once, so a
+    single client cannot take every slot; ``None`` means only the overall cap applies.
+    """
+
+    def __init__(self, max_sessions: int, max_per_client: int | None = None) -> None:
         self.max_sessions = max_sessions
+        self.max_per_client = max_per_client
         self.accepting = True
         self._sessions: dict[str, _Session] = {}
         self._empty = asyncio.Event()
@@ -60,15 +66,24 @@ class SessionTracker:
         """Ids of the open sessions."""
         return list(self._sessions)
 
-    def register(self, session_id: str, close: CloseCallback) -> None:
-        """Add a session; raises SessionRejected while draining or at the concurrency cap."""
+    def held_by(self, client: str) -> int:
+        """Open sessions of one client address."""
+        return sum(1 for s in self._sessions.values() if s.client == client)
+
+    def register(self, session_id: str, close: CloseCallback, client: str | None = None) -> None:
+        """Add a session; raises SessionRejected while draining, at the concurrency cap, at ``client``'s cap, or for
+        an id already open."""
         if not self.accepting:
             raise SessionRejected("server_shutting_down", "the server is shutting down; reconnect to another replica")
         if len(self._sessions) >= self.max_sessions:
             raise SessionRejected("too_many_sessions", f"at most {self.max_sessions} concurrent sessions are allowed")
+        if client is not None and self.max_per_client is not None and self.held_by(client) >= self.max_per_client:
+            raise SessionRejected(
+                "too_many_sessions", f"at most {self.max_per_client} concurrent sessions per client are allowed"
+            )
         if session_id in self._sessions:
             raise SessionRejected("duplicate_session", f"session id {session_id!r} is already open")
-        self._sessions[session_id] = _Session(session_id, close)
+        self._sessions[session_id] = _Session(session_id, close, client)
         self._empty.clear()
 
     def unregister(self, session_id: str) -> None:
