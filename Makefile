@@ -15,7 +15,8 @@ COMPOSE := $(shell command -v docker-compose 2>/dev/null || echo /usr/bin/docker
 KUBECTL := $(shell command -v kubectl 2>/dev/null || echo /usr/bin/kubectl)
 
 REGISTRY ?= $(CURDIR)/registry
-MODEL ?= fast-cnn
+# The default model (best on real speech within cpu-realtime); fast-cnn by name: MODEL=fast-cnn EXPERIMENT=fast_cnn_synthetic
+MODEL ?= ge2e
 ARTIFACTS ?= $(CURDIR)/artifacts
 ARGS ?=
 ENV ?= staging
@@ -111,7 +112,7 @@ k8s-config: ## copy voiceflow-inference/config/{staging,production}.toml into th
 	for env in staging production; do cp voiceflow-inference/config/$$env.toml deploy/k8s/overlays/$$env/$$env.toml; done
 
 # ---------------------------------------------------------------- the ML engineer's pipeline (the seed's CI steps)
-EXPERIMENT ?= fast_cnn_synthetic
+EXPERIMENT ?= ge2e_synthetic
 MODEL_DIR = $(ARTIFACTS)/$(MODEL)
 CKPT ?= $(MODEL_DIR)/model.ckpt
 
@@ -137,7 +138,7 @@ benchmark: $(STAMP) ## latency and accuracy (DER vs baselines) tables
 	$(PY) -m voiceflow_models.benchmarks.accuracy --model $(MODEL_DIR)/model_optimized.onnx --calibrate \
 		--output $(MODEL_DIR)/accuracy.json
 
-publish: $(STAMP) $(CKPT) ## the whole pipeline (trains first if no checkpoint): export ... bump, publish to REGISTRY
+publish: $(STAMP) $(CKPT) ## the whole pipeline (DER on synthetic held-out conversations and on data/real-sample) (trains first if no checkpoint): export ... bump, publish to REGISTRY
 	$(PY) -m voiceflow_models.release.pipeline --checkpoint $(CKPT) --artifacts $(MODEL_DIR) --registry $(REGISTRY)
 
 # ---------------------------------------------------------------- the backend team's workflow
@@ -161,8 +162,8 @@ bench: $(STAMP) ## the performance suite: one table + artifacts/bench/bench.{jso
 bench-quick: $(STAMP) ## short form of bench (< 60 s; tests/bench runs it)
 	$(PY) -m voiceflow_bench.suite --quick --output $(ARTIFACTS)/bench/bench-quick.json $(ARGS)
 
-demo: setup ## the whole workflow end to end on synthetic data (train, publish, serve, stream, hot reload, roll back)
-	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
+demo: setup real-sample ## the whole workflow end to end (train, publish, serve, stream synthetic + real speech, hot reload, roll back)
+	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo --model $(MODEL) --experiment $(EXPERIMENT)
 
 clean: ## remove built artifacts (not the registry)
 	rm -rf $(ARTIFACTS) outputs multirun .pytest_cache
