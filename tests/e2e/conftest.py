@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the default model (ge2e) fine-tuned briefly once per session, published by the real pipeline, served for real."""
+"""End-to-end fixtures: the default model (ge2e) fine-tuned briefly once per session, published, served for real."""
 
 from __future__ import annotations
 

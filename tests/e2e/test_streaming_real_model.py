@@ -114,6 +114,7 @@ def test_streamed_real_sample(live_server: LiveServer) -> None:
         f"real sample: DER {scores['der_collar_0']:.3f} (collar 0), {scores['der_collar_025']:.3f} (±0.25 s); "
         f"one-speaker {baseline['der_collar_0']:.3f} / {baseline['der_collar_025']:.3f}; {len(speakers)} speakers"
     )
+    assert final["windows"] == len(final["windows_seen"]) > 50
     assert len(speakers) == len({s.speaker for s in reference}) == 2
     assert scores["der_collar_0"] <= REAL_MAX_DER_COLLAR_0, scores
     assert scores["der_collar_025"] <= REAL_MAX_DER_COLLAR_025, scores
