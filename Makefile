@@ -25,7 +25,8 @@ CHROMIUM := /usr/bin/chromium
 PROMTOOL := $(shell command -v promtool 2>/dev/null || echo /usr/bin/promtool)
 
 REGISTRY ?= $(CURDIR)/registry
-MODEL ?= fast-cnn
+# The default model (best on real speech within cpu-realtime); fast-cnn by name: MODEL=fast-cnn EXPERIMENT=fast_cnn_synthetic
+MODEL ?= ge2e
 ARTIFACTS ?= $(CURDIR)/artifacts
 ARGS ?=
 ENV ?= staging
@@ -143,7 +144,7 @@ k8s-config: ## copy voiceflow-inference/config/{staging,production}.toml into th
 	for env in staging production; do cp voiceflow-inference/config/$$env.toml deploy/k8s/overlays/$$env/$$env.toml; done
 
 # ---------------------------------------------------------------- the ML engineer's pipeline (the seed's CI steps)
-EXPERIMENT ?= fast_cnn_synthetic
+EXPERIMENT ?= ge2e_synthetic
 MODEL_DIR = $(ARTIFACTS)/$(MODEL)
 CKPT ?= $(MODEL_DIR)/model.ckpt
 
@@ -169,7 +170,7 @@ benchmark: $(STAMP) ## latency and accuracy (DER vs baselines) tables
 	$(PY) -m voiceflow_models.benchmarks.accuracy --model $(MODEL_DIR)/model_optimized.onnx --calibrate \
 		--output $(MODEL_DIR)/accuracy.json
 
-publish: $(STAMP) $(CKPT) ## the whole pipeline (trains first if no checkpoint): export ... bump, publish to REGISTRY
+publish: $(STAMP) $(CKPT) ## the whole pipeline (DER on synthetic held-out conversations and on data/real-sample) (trains first if no checkpoint): export ... bump, publish to REGISTRY
 	$(PY) -m voiceflow_models.release.pipeline --checkpoint $(CKPT) --artifacts $(MODEL_DIR) --registry $(REGISTRY)
 
 # ---------------------------------------------------------------- the backend team's workflow
@@ -193,8 +194,8 @@ bench: $(STAMP) ## the performance suite: one table + artifacts/bench/bench.{jso
 bench-quick: $(STAMP) ## short form of bench (< 60 s; tests/bench runs it)
 	$(PY) -m voiceflow_bench.suite --quick --output $(ARTIFACTS)/bench/bench-quick.json $(ARGS)
 
-demo: setup ## the whole workflow end to end on synthetic data (train, publish, serve, stream, hot reload, roll back)
-	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo
+demo: setup real-sample ## the whole workflow end to end (train, publish, serve, stream synthetic + real speech, hot reload, roll back)
+	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo --model $(MODEL) --experiment $(EXPERIMENT)
 
 scale-demo: $(STAMP) $(HAPROXY) ## 3 replicas behind HAProxy on one S3 registry: publish, A/B, roll back, lose one, under load
 	$(PY) -m voiceflow_bench.scale.demo $(ARGS)

@@ -1,4 +1,4 @@
-"""The ML engineer's side of the demo: train fast-cnn and run the publish pipeline through their console scripts."""
+"""The ML engineer's side of the demo: train the default model (ge2e) and run the publish pipeline (console scripts)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from demo.settings import BIN, MODEL, ROOT
+from demo.settings import BIN, EXPERIMENT, MODEL, ROOT
 from demo.terminal import console
 from voiceflow_contract.errors import RegistryError
 from voiceflow_contract.registry import ModelRegistry
@@ -26,30 +26,30 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None =
         raise SystemExit(f"demo: step failed with exit code {result.returncode}: {' '.join(cmd)}{hint}")
 
 
-def latest_version(registry: str) -> str | None:
-    """The version `latest` points at, None before the first publish."""
+def latest_version(registry: str, model: str = MODEL) -> str | None:
+    """The version `latest` of `model` points at, None before the first publish."""
     try:
-        return str(ModelRegistry(registry).resolve(MODEL, "latest"))
+        return str(ModelRegistry(registry).resolve(model, "latest"))
     except RegistryError:
         return None
 
 
-def train(artifacts: Path, name: str, extra: list[str]) -> Path:
-    """Train fast-cnn (Lightning progress bar) and return the published checkpoint path."""
+def train(artifacts: Path, name: str, extra: list[str], experiment: str = EXPERIMENT, model: str = MODEL) -> Path:
+    """Train `experiment` (Lightning progress bar) and return the published checkpoint path of `model`."""
     out = artifacts / name
     run(
         [
             str(BIN / "voiceflow-train"),
-            "experiment=fast_cnn_synthetic",
+            f"experiment={experiment}",
             f"hydra.run.dir={out / 'run'}",
             f"publish_dir={out}",
             *extra,
         ]
     )
-    return out / MODEL / "model.ckpt"
+    return out / model / "model.ckpt"
 
 
-def publish(checkpoint: Path, artifacts: Path, registry: str) -> str:
+def publish(checkpoint: Path, artifacts: Path, registry: str, model: str = MODEL) -> str:
     """The seed's pipeline: export, optimise, validate, benchmark, accuracy, bump, publish. Returns the version."""
     run(
         [
@@ -64,7 +64,7 @@ def publish(checkpoint: Path, artifacts: Path, registry: str) -> str:
             "4",
         ]
     )
-    version = latest_version(registry)
+    version = latest_version(registry, model)
     if version is None:
         raise SystemExit("demo: the pipeline finished but the registry has no latest version")
     return version

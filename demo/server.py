@@ -64,8 +64,8 @@ class Server:
 
 
 @contextmanager
-def serve(registry: str, artifacts: Path) -> Iterator[Server]:
-    """Start `voiceflow-inference serve` pulling MODEL@latest and polling the registry every second."""
+def serve(registry: str, artifacts: Path, model: str = MODEL) -> Iterator[Server]:
+    """Start `voiceflow-inference serve` pulling `model`@latest and polling the registry every second."""
     port = free_port()
     token = secrets.token_urlsafe(24)
     log = artifacts / "server.log"
@@ -73,7 +73,7 @@ def serve(registry: str, artifacts: Path) -> Iterator[Server]:
         **os.environ,
         "VOICEFLOW_ENV": "development",
         "VOICEFLOW_REGISTRY_URL": registry,
-        "VOICEFLOW_MODEL_NAME": MODEL,
+        "VOICEFLOW_MODEL_NAME": model,
         "VOICEFLOW_MODEL_REF": "latest",
         "VOICEFLOW_CACHE_DIR": str(artifacts / "cache"),
         "VOICEFLOW_WATCH_DIR": "",

@@ -20,6 +20,8 @@ def report(
     versions: tuple[str, str],
     load: Load,
     streamed: dict[str, Any],
+    real: dict[str, Any] | None,
+    model: str,
     wall_s: float,
     timings: dict[str, float],
 ) -> None:
@@ -32,11 +34,22 @@ def report(
     summary = Table(title="VoiceFlow demo summary", show_lines=False)
     summary.add_column("what")
     summary.add_column("value")
-    summary.add_row("versions published", f"v{version_a} (trained), v{version_b} (fine-tuned)")
+    summary.add_row("versions published", f"{model} v{version_a} (trained), v{version_b} (fine-tuned)")
     summary.add_row("served", f"v{version_a} -> hot reload -> v{version_b} -> rollback -> v{version_a}")
     summary.add_row("requests during reload + rollback", f"{load.requests} sent, {load.failures} failed")
     summary.add_row("REST /infer round trip", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-    summary.add_row("DER on the streamed conversation", f"{der_025:.1%} (±0.25 s), {der_0:.1%} (collar 0)")
+    summary.add_row(
+        "DER, synthetic held-out conversation", f"{der_025:.1%} (±0.25 s), {der_0:.1%} (collar 0), streamed"
+    )
+    if real is None:
+        summary.add_row("DER, real sample (development recording)", "skipped: run `make real-sample`")
+    else:
+        real_scores = real["scores"]
+        summary.add_row(
+            "DER, real sample (development recording)",
+            f"{real_scores['der_collar_025']:.1%} (±0.25 s), {real_scores['der_collar_0']:.1%} (collar 0); "
+            f"{real['speakers_found']} speakers found ({real['reference_speakers']} in the reference)",
+        )
     summary.add_row("streaming real-time factor", f"{streamed['rtf']}")
     metadata_path = artifacts / "publish-a" / "metadata.json"
     if metadata_path.is_file():
@@ -47,7 +60,7 @@ def report(
     summary.add_row("pictures", ", ".join(str(p.relative_to(artifacts)) for p in pictures) or "none")
     summary.add_row("registry", registry)
     summary.add_row("artifacts", str(artifacts))
-    wall = f"{wall_s:.0f} s (train {timings['train']:.0f} s, publish {timings['publish']:.0f} s)"
+    wall = f"{wall_s:.0f} s (" + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()) + ")"
     summary.add_row("wall time", wall)
     console.print(summary)
     (artifacts / "summary.json").write_text(
@@ -56,7 +69,12 @@ def report(
                 "versions": [version_a, version_b],
                 "requests": load.requests,
                 "failures": load.failures,
+                "model": model,
                 "der": scores,
+                "real_sample": None
+                if real is None
+                else {"der": real["scores"], "speakers_found": real["speakers_found"], "role": "development"},
+                "timings_s": {name: round(seconds, 1) for name, seconds in timings.items()},
                 "rtf": streamed["rtf"],
                 "wall_s": round(wall_s, 1),
                 "pictures": [str(p) for p in pictures],

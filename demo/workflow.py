@@ -1,8 +1,10 @@
 """`make demo`: the whole VoiceFlow workflow, end to end, on this machine.
 
-train fast-cnn on synthetic voices -> export, optimise, validate, benchmark, publish to a local registry -> serve it on
-127.0.0.1 -> stream a held-out conversation over /ws/diarize (live timeline + DER) -> publish a new version and watch
-the server hot-reload under load with no failed request -> roll back -> stop -> summary.
+train the default model (ge2e: the pretrained GE2E encoder, its head fine-tuned on synthetic voices; --model fast-cnn
+--experiment fast_cnn_synthetic for the other) -> export, optimise, validate, benchmark, publish to a local registry ->
+serve it on 127.0.0.1 -> stream a held-out conversation and the real development recording over /ws/diarize (live
+timeline + DER) -> publish a new version and watch the server hot-reload under load with no failed request -> roll
+back -> stop -> summary.
 
 Running it again bumps versions (1.0.1, 1.0.2, ...) instead of failing. Everything listens on 127.0.0.1 only.
 """
@@ -18,8 +20,8 @@ import httpx
 from demo.pipeline import publish, train
 from demo.rest_load import Load
 from demo.server import serve
-from demo.settings import MODEL, ROOT
-from demo.streaming import stream_conversation
+from demo.settings import EXPERIMENT, MODEL, RESUME_EPOCHS, ROOT
+from demo.streaming import stream_conversation, stream_real_sample
 from demo.summary import report
 from demo.terminal import console, step
 from voiceflow_inference.client.timeline_plot import plot_timeline
@@ -33,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", default=str(ROOT / "registry"), help="registry URL or folder")
     parser.add_argument("--artifacts", type=Path, default=ROOT / "artifacts" / "demo", help="where the demo's files go")
     parser.add_argument("--duration", type=float, default=40.0, help="seconds of held-out conversation to stream")
+    parser.add_argument("--model", default=MODEL, help=f"registry model name (default {MODEL})")
+    parser.add_argument("--experiment", default=EXPERIMENT, help=f"training experiment (default {EXPERIMENT})")
     args = parser.parse_args(argv)
+    model, experiment = args.model, args.experiment
     artifacts: Path = args.artifacts.resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
     registry: str = args.registry
@@ -41,24 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
-    step(1, total, "Train fast-cnn on synthetic voices (PyTorch Lightning + Hydra, CPU)")
+    step(1, total, f"Train {model} ({experiment}) on synthetic voices (PyTorch Lightning + Hydra, CPU)")
     t = time.perf_counter()
-    ckpt_a = train(artifacts, "train-a", [])
+    ckpt_a = train(artifacts, "train-a", [], experiment, model)
     timings["train"] = time.perf_counter() - t
 
     step(2, total, "Export -> optimise -> validate -> benchmark -> accuracy -> bump -> publish")
     t = time.perf_counter()
-    version_a = publish(ckpt_a, artifacts / "publish-a", registry)
+    version_a = publish(ckpt_a, artifacts / "publish-a", registry, model)
     timings["publish"] = time.perf_counter() - t
-    console.print(f"published [bold]{MODEL} v{version_a}[/bold] to {registry}")
+    console.print(f"published [bold]{model} v{version_a}[/bold] to {registry}")
 
     step(3, total, "Serve it on 127.0.0.1 (pull latest, verify sha256, validate, warm up)")
-    with serve(registry, artifacts) as server:
+    t = time.perf_counter()
+    with serve(registry, artifacts, model) as server:
         server.wait_for_version(version_a)
         ready = server.ready()
         console.print(f"{server.url} ready: {ready.get('model')} v{ready.get('version')} from {ready.get('source')}")
 
-        step(4, total, "Stream a held-out conversation (unseen voices) over /ws/diarize")
+        timings["serve"] = time.perf_counter() - t
+        step(4, total, "Stream a held-out conversation (unseen voices) and the real sample over /ws/diarize")
+        t = time.perf_counter()
         streamed = stream_conversation(server, seed=7_000_000 + int(time.time()) % 1000, duration_s=args.duration)
         scores = streamed["scores"]
         console.print(
@@ -76,19 +84,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         console.print(f"timeline picture (reference above, streamed below): {timeline}")
 
+        real = stream_real_sample(server)
+        if real is not None:
+            console.print(
+                f"real sample (pyannote.audio, development recording): DER {real['scores']['der_collar_0']:.1%} "
+                f"(collar 0), {real['scores']['der_collar_025']:.1%} (±0.25 s); {real['speakers_found']} speakers "
+                f"found ({real['reference_speakers']} in the reference), not told the count"
+            )
+            (artifacts / "streamed-real-sample.rttm").write_text(real["rttm"])
+        timings["stream"] = time.perf_counter() - t
+
         step(5, total, "Publish a new version (fine-tuned weights) and hot-reload under load")
         load = Load(server.url)
         load.start()
+        t = time.perf_counter()
         ckpt_b = train(
             artifacts,
             "train-b",
             [
                 f"ckpt_path={ckpt_a.parent.parent / 'run' / 'checkpoints' / 'last.ckpt'}",
-                "trainer.max_epochs=5",
+                f"trainer.max_epochs={RESUME_EPOCHS.get(experiment, 5)}",
                 "test_conversations=false",
             ],
+            experiment,
+            model,
         )
-        version_b = publish(ckpt_b, artifacts / "publish-b", registry)
+        version_b = publish(ckpt_b, artifacts / "publish-b", registry, model)
+        timings["train+publish b"] = time.perf_counter() - t
         swap_s = server.wait_for_version(version_b)
         time.sleep(1.0)
         console.print(
@@ -117,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         versions=(version_a, version_b),
         load=load,
         streamed=streamed,
+        real=real,
+        model=model,
         wall_s=time.perf_counter() - t0,
         timings=timings,
     )

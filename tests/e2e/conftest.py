@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a tiny fast-cnn trained once per session, published by the real pipeline, served for real."""
+"""End-to-end fixtures: the default model (ge2e) fine-tuned briefly once per session, published, served for real."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from e2e_support import BIN, MODEL, TINY_TRAINING, LiveServer, TrainedModel, fre
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """Train fast-cnn briefly and publish it through the seed's pipeline (export ... publish)."""
+    """Fine-tune the default model (ge2e) briefly and publish it through the seed's pipeline (export ... publish)."""
     work = tmp_path_factory.mktemp("e2e")
     registry = work / "registry"
     run(

@@ -1,5 +1,6 @@
-"""End-to-end helpers: a tiny fast-cnn trained once per session with voiceflow-models, published by the real
-pipeline to a temporary registry, and served by the real `voiceflow-inference serve` on 127.0.0.1."""
+"""End-to-end helpers: the default model (ge2e, its head briefly fine-tuned) trained once per session with
+voiceflow-models, published by the real pipeline to a temporary registry, and served by the real
+`voiceflow-inference serve` on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ import httpx
 import pytest
 
 BIN = Path(sys.executable).parent
-MODEL = "fast-cnn"
-# 32 voices, three short epochs: separates unseen synthetic voices (DER ~8% at ±0.25 s) in ~1.5 min on two cores.
+#: The default published model (make publish / demo / serve): Resemblyzer's pretrained GE2E encoder + a softmax head.
+MODEL = "ge2e"
+# The encoder is pretrained and frozen: one short epoch fine-tunes the head on 8 synthetic voices (seeded, so the
+# published model is deterministic); unseen voices are clustered with the pretrained embedding.
 TINY_TRAINING = [
-    "experiment=fast_cnn_synthetic",
-    "data.num_train_voices=32",
-    "data.seconds_per_voice=10",
-    "data.windows_per_epoch=1536",
-    "data.val_windows=128",
-    "data.test_windows=128",
-    "data.num_val_conversations=2",
-    "data.conversation_duration_s=20",
-    "trainer.max_epochs=3",
+    "experiment=ge2e_synthetic",
+    "data.num_train_voices=8",
+    "data.seconds_per_voice=6",
+    "data.windows_per_epoch=128",
+    "data.val_windows=32",
+    "data.test_windows=32",
+    "data.num_val_conversations=0",
+    "trainer.max_epochs=1",
     "test=false",
     "test_conversations=false",
     "logger=none",
@@ -69,6 +71,9 @@ def publish(checkpoint: Path, registry: Path, artifacts: Path) -> str:
             "50",
             "--threads",
             "1",
+            # The p99 budget is a property of the machine as much as of the model: a test must not fail because
+            # this one is busy (the latency is still measured and recorded; `make publish` keeps the gate).
+            "--no-latency-check",
         ],
         artifacts.parent / f"{artifacts.name}.log",
     )

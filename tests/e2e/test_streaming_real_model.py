@@ -1,10 +1,12 @@
-"""A trained fast-cnn, published by the pipeline and served for real: streamed diarization quality and hot reload."""
+"""The default model (ge2e), fine-tuned briefly, published by the pipeline and served for real: streamed diarization
+quality on synthetic and real speech, and hot reload."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -13,11 +15,21 @@ from e2e_support import LiveServer, TrainedModel, publish
 from websockets.sync.client import connect
 
 from voiceflow_contract.diarization import Segment
+from voiceflow_models.benchmarks.real_sample import load_sample
 from voiceflow_models.evaluation.held_out import make_test_conversations
 from voiceflow_models.evaluation.metrics import score_diarization
 
-# The session's briefly trained model scores ~8% offline; the one-speaker baseline is ~33-40%.
-MAX_DER_COLLAR_025 = 0.25
+REAL_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "real-sample"
+# DER (collar 0, +-0.25 s) measured with the session's model (pretrained GE2E, head fine-tuned, seeded) on the
+# conversation below; each bound is the measured value plus a margin. A model that stops separating the voices also
+# fails the comparison with the one-speaker relabelling of its own turns.
+MEASURED = {16000: (0.135, 0.007), 48000: (0.054, 0.0)}
+MAX_DER = {16000: (0.18, 0.04), 48000: (0.10, 0.03)}
+#: The model must beat the one-speaker relabelling of its own turns by at least this factor (DER +-0.25 s).
+WIN_FACTOR = 0.5
+#: The real development recording, streamed without the speaker count: issue 11's target at +-0.25 s (8 %); at
+#: collar 0 the model measures 21.1 % (target 20 %, not met yet), bounded with a margin.
+REAL_MAX_DER_COLLAR_0, REAL_MAX_DER_COLLAR_025 = 0.24, 0.08
 
 
 def encode(audio: np.ndarray, encoding: str) -> bytes:
@@ -52,17 +64,61 @@ def stream(server: LiveServer, audio: np.ndarray, sample_rate: int, encoding: st
 ODD_FRAMES = [(16000, "pcm_s16le", 1531), (48000, "pcm_f32le", 2003)]
 
 
+def one_speaker(hypothesis: list[Segment]) -> list[Segment]:
+    """The one-speaker baseline on the same speech regions: every streamed turn relabelled to one speaker."""
+    return [Segment(s.start, s.end, "ONE") for s in hypothesis]
+
+
+def score_streamed(
+    server: LiveServer, audio: np.ndarray, reference: list[Segment], rate: int, encoding: str, frame: int
+) -> tuple[dict, dict[str, float], dict[str, float], list[Segment]]:
+    """Stream, then score the server's turns and the one-speaker baseline scored on the same stream."""
+    final = stream(server, audio, rate, encoding, frame)
+    hypothesis = [Segment(s["start"], s["end"], s["speaker"]) for s in final["segments"]]
+    uem = (0.0, len(audio) / rate)
+    scores = score_diarization(reference, hypothesis, uem=uem)
+    baseline = score_diarization(reference, one_speaker(hypothesis), uem=uem)
+    return final, scores, baseline, hypothesis
+
+
 @pytest.mark.parametrize(("sample_rate", "encoding", "frame_samples"), ODD_FRAMES)
 def test_streamed_der(live_server: LiveServer, sample_rate: int, encoding: str, frame_samples: int) -> None:
     conversation = make_test_conversations(1, seed=424242, duration_s=30.0, sample_rate=sample_rate)[0]
-    final = stream(live_server, conversation.audio, sample_rate, encoding, frame_samples)
-    hypothesis = [Segment(s["start"], s["end"], s["speaker"]) for s in final["segments"]]
-    scores = score_diarization(conversation.segments, hypothesis)
+    final, scores, baseline, hypothesis = score_streamed(
+        live_server, conversation.audio, list(conversation.segments), sample_rate, encoding, frame_samples
+    )
     der_0, der_025 = scores["der_collar_0"], scores["der_collar_025"]
-    print(f"{sample_rate} Hz {encoding}: DER {der_0:.3f} (collar 0), {der_025:.3f} (±0.25 s)")
+    print(
+        f"{sample_rate} Hz {encoding}: DER {der_0:.3f} (collar 0), {der_025:.3f} (±0.25 s); one-speaker "
+        f"{baseline['der_collar_0']:.3f} / {baseline['der_collar_025']:.3f}; {len({s.speaker for s in hypothesis})} spk"
+    )
     assert final["windows"] == len(final["windows_seen"]) > 50
     assert "SPEAKER" in final["rttm"]
-    assert scores["der_collar_025"] < MAX_DER_COLLAR_025
+    max_0, max_025 = MAX_DER[sample_rate]
+    assert der_0 <= max_0 and der_025 <= max_025, (scores, MEASURED[sample_rate])
+    assert der_025 <= WIN_FACTOR * baseline["der_collar_025"], (scores, baseline)
+
+
+def test_streamed_real_sample(live_server: LiveServer) -> None:
+    """The real development recording (pyannote.audio sample), 16 kHz s16le in odd frames, speaker count not given."""
+    try:
+        recording = load_sample(REAL_SAMPLE_DIR)
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc} (make real-sample)")
+    reference = list(recording.reference)
+    final, scores, baseline, hypothesis = score_streamed(
+        live_server, recording.audio, reference, recording.sample_rate, "pcm_s16le", 1531
+    )
+    speakers = {s.speaker for s in hypothesis}
+    print(
+        f"real sample: DER {scores['der_collar_0']:.3f} (collar 0), {scores['der_collar_025']:.3f} (±0.25 s); "
+        f"one-speaker {baseline['der_collar_0']:.3f} / {baseline['der_collar_025']:.3f}; {len(speakers)} speakers"
+    )
+    assert final["windows"] == len(final["windows_seen"]) > 50
+    assert len(speakers) == len({s.speaker for s in reference}) == 2
+    assert scores["der_collar_0"] <= REAL_MAX_DER_COLLAR_0, scores
+    assert scores["der_collar_025"] <= REAL_MAX_DER_COLLAR_025, scores
+    assert scores["der_collar_025"] <= WIN_FACTOR * baseline["der_collar_025"], (scores, baseline)
 
 
 def test_hot_reload_during_session_and_rest_load(live_server: LiveServer, trained_model: TrainedModel) -> None:

@@ -105,7 +105,9 @@ def test_pipeline_publishes_then_patches(tiny_network, tmp_path, registry_url):
         "threads": (1,),
         "check_latency": False,
     }
-    first = run_pipeline(None, network=tiny_network, artifacts_dir=tmp_path / "a1", **common)
+    first = run_pipeline(
+        None, network=tiny_network, artifacts_dir=tmp_path / "a1", real_sample_dir=tmp_path / "no-sample", **common
+    )
     assert (first.model_name, first.version, first.bump) == ("tiny-cnn", "1.0.0", "initial")
     assert {
         "model.onnx",
@@ -120,6 +122,9 @@ def test_pipeline_publishes_then_patches(tiny_network, tmp_path, registry_url):
     meta = ModelMetadata.read(_root(registry_url) / "tiny-cnn" / "v1.0.0" / "metadata.json")
     calibration = json.loads(first.artifacts["accuracy.json"].read_text())["calibration"]
     assert (meta.diarization.vector, meta.diarization.threshold) == (calibration["vector"], calibration["threshold"])
+    # Without the real recording the accuracy block says why its real-speech entry has no score.
+    assert meta.accuracy.real_speech is not None and meta.accuracy.real_speech.der_collar_0 is None
+    assert "make real-sample" in (meta.accuracy.real_speech.skipped or "")
 
     retrained = type(tiny_network)()  # same architecture, fresh weights
     retrained.load_state_dict({k: v + 0.01 for k, v in tiny_network.state_dict().items()})

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from voiceflow_contract.diarization import make_vad
+from voiceflow_contract.schemas import RealSpeechAccuracy
 from voiceflow_models.benchmarks import real_sample
+from voiceflow_models.benchmarks.real_sample_onnx import real_sample_accuracy
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO / "data" / "real-sample"
@@ -46,3 +48,24 @@ def test_ge2e_with_the_final_re_clustering_meets_the_targets_on_the_real_sample(
     old = real_sample.score(recording, ge2e, vad, method="cohesion")
     one = real_sample.score(recording, real_sample.one_speaker_vectors, vad, method=real_sample.GE2E_METHOD)
     assert old["der_collar_025"] > 0.3 and one["der_collar_025"] > 0.4
+
+
+@pytest.mark.skipif(not (SAMPLE_DIR / "sample.wav").is_file(), reason="real sample absent: run `make real-sample`")
+def test_an_exported_model_is_scored_on_the_real_sample_as_metadata_records_it(fast_onnx) -> None:
+    doc = real_sample_accuracy(fast_onnx.path, {"vector": "embedding", "method": "spectral"}, SAMPLE_DIR)
+    entry = RealSpeechAccuracy.model_validate(doc["metadata"])
+    assert (entry.recording, entry.role, entry.skipped, entry.reference_speakers) == (
+        "pyannote.audio sample",
+        "development",
+        None,
+        2,
+    )
+    assert entry.der_collar_0 == doc["systems"]["model"]["der_collar_0"] and entry.speakers_found >= 1
+    one = doc["systems"]["one-speaker"]
+    assert one["speakers_found"] == 1 and 0.4 < one["der_collar_025"] < 0.5  # 46.4 % measured
+    assert "model, silero VAD" in doc["systems"]
+
+
+def test_the_real_sample_entry_is_skipped_with_the_reason_when_absent(fast_onnx, tmp_path: Path) -> None:
+    doc = real_sample_accuracy(fast_onnx.path, None, tmp_path / "nowhere")
+    assert doc["systems"] == {} and "make real-sample" in RealSpeechAccuracy.model_validate(doc["metadata"]).skipped

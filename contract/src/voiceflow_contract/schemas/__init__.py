@@ -10,6 +10,7 @@ from voiceflow_contract.schemas.metadata import (
     FileInfo,
     Lineage,
     ModelMetadata,
+    RealSpeechAccuracy,
     Training,
 )
 from voiceflow_contract.schemas.report import CheckResult, CheckStatus, ValidationReport
@@ -29,6 +30,7 @@ __all__ = [
     "ManifestVersion",
     "ModelMetadata",
     "PointerMove",
+    "RealSpeechAccuracy",
     "Training",
     "ValidationReport",
 ]

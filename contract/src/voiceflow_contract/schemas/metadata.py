@@ -41,8 +41,27 @@ class DevicePerformance(StrictModel):
     device_name: str | None = None
 
 
+class RealSpeechAccuracy(StrictModel):
+    """DER of the model on a real recording, streamed as the server clusters it (its `diarization` block).
+
+    The recording is the development recording (the pyannote.audio sample): its figures are development figures,
+    not an independent evaluation. `skipped` says why there is no score (the recording is absent).
+    """
+
+    recording: str = Field(description="Which recording, e.g. 'pyannote.audio sample'")
+    role: Literal["development"] = Field(
+        default="development", description="The final pass was chosen on this recording: not a held-out test"
+    )
+    der_collar_0: float | None = Field(default=None, ge=0)
+    der_collar_025: float | None = Field(default=None, ge=0)
+    speakers_found: int | None = Field(default=None, ge=0)
+    reference_speakers: int | None = Field(default=None, ge=0)
+    skipped: str | None = Field(default=None, description="Why the recording was not scored")
+
+
 class Accuracy(StrictModel):
-    """Held-out accuracy (seed fields plus DER at both collars)."""
+    """Held-out accuracy (seed fields plus DER at both collars) on synthetic conversations of unseen voices, and the
+    real development recording's DER (`real_speech`)."""
 
     der_test_set: float = Field(ge=0)
     precision: float = Field(ge=0, le=1)
@@ -50,6 +69,9 @@ class Accuracy(StrictModel):
     der_collar_0: float | None = Field(default=None, ge=0)
     der_collar_025: float | None = Field(default=None, ge=0)
     window_accuracy: float | None = Field(default=None, ge=0, le=1)
+    real_speech: RealSpeechAccuracy | None = Field(
+        default=None, description="DER on the real development recording (None: not measured)"
+    )
 
 
 class ContractInfo(StrictModel):

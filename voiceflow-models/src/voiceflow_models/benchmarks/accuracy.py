@@ -2,7 +2,8 @@
 
 The CLI over voiceflow_models.evaluation: scores a model.onnx (its calibrated output and threshold with --calibrate)
 beside the "one-speaker" and "mfcc-stats" baselines through the server's own streaming path, prints a table and
-writes the accuracy JSON that publish reads (its `metadata_accuracy` and `diarization` blocks).
+writes the accuracy JSON that publish reads (its `metadata_accuracy` and `diarization` blocks); then the same
+model, clustered the same way, on the real development recording (benchmarks.real_sample_onnx).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from voiceflow_contract.spec import OUTPUT_NAMES, PROBABILITIES_OUTPUT
+from voiceflow_models.benchmarks.real_sample import DEFAULT_SAMPLE_DIR
+from voiceflow_models.benchmarks.real_sample_onnx import real_sample_accuracy, real_sample_table
 from voiceflow_models.evaluation.accuracy_report import evaluate
 from voiceflow_models.evaluation.calibration import calibrate
 from voiceflow_models.evaluation.held_out import held_out_conversations, validation_conversations
@@ -70,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="model output the headline 'model' row clusters (default speaker_embeddings, the softmax)",
     )
     parser.add_argument("--no-baselines", action="store_true", help="skip the one-speaker and MFCC baselines")
+    parser.add_argument(
+        "--real-sample",
+        type=Path,
+        default=DEFAULT_SAMPLE_DIR,
+        help="also score the real development recording there (make real-sample); skipped when absent",
+    )
     args = parser.parse_args(argv)
     console = Console()
     if args.model is not None and not args.model.is_file():
@@ -100,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     console.print(accuracy_table(doc))
     console.print(f"one-speaker DER in theory (perfect VAD, collar 0): {doc['one_speaker_theory_der_collar_0']:.2%}")
+    if "diarization" in doc:
+        real = real_sample_accuracy(args.model, doc["diarization"], args.real_sample)
+        console.print(real_sample_table(real))
+        doc["real_speech"] = real
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(doc, indent=2) + "\n")
     console.print(f"wrote {args.output}")

@@ -27,6 +27,8 @@ from voiceflow_contract.errors import VoiceFlowError
 from voiceflow_contract.registry.env import registry_from_env
 from voiceflow_models.benchmarks.accuracy import accuracy_table
 from voiceflow_models.benchmarks.latency import build_report, results_table
+from voiceflow_models.benchmarks.real_sample import DEFAULT_SAMPLE_DIR
+from voiceflow_models.benchmarks.real_sample_onnx import real_sample_accuracy, real_sample_table
 from voiceflow_models.evaluation.accuracy_report import evaluate
 from voiceflow_models.evaluation.calibration import calibrate
 from voiceflow_models.evaluation.calibration_plot import plot_calibration
@@ -109,11 +111,14 @@ def run_pipeline(
     validation_latency_runs: int | None = None,
     check_latency: bool = True,
     latency_attempts: int = 3,
+    real_sample_dir: str | Path | None = DEFAULT_SAMPLE_DIR,
     console: Console | None = None,
 ) -> PipelineResult:
     """Run every step after training and publish; raises PipelineError naming the failed step.
 
     `network` (an in-memory DiarizationModel) replaces `checkpoint` when given (tests, notebooks).
+    `real_sample_dir` (``make real-sample``'s folder; None skips it) adds the real development recording's DER to the
+    accuracy block (skipped, with the reason recorded, when the recording is absent).
     """
     console = console or Console(stderr=True)
     out = Path(artifacts_dir)
@@ -220,6 +225,14 @@ def run_pipeline(
                 progress=progress,
             )
         console.print(accuracy_table(doc))
+        if "diarization" in doc:
+            if real_sample_dir is None:
+                real = {"metadata": {"recording": "pyannote.audio sample", "skipped": "disabled"}, "systems": {}}
+            else:
+                real = real_sample_accuracy(model, doc["diarization"], Path(real_sample_dir))
+            console.print(real_sample_table(real))
+            doc["real_speech"] = real
+            doc["metadata_accuracy"]["real_speech"] = real["metadata"]
         return doc
 
     acc = step("accuracy", f"DER on {conversations} held-out conversations vs baselines", do_accuracy)
@@ -262,6 +275,7 @@ def run_pipeline(
             "der_collar_0": model_scores["der_collar_0"],
             "der_collar_025": model_scores["der_collar_025"],
             "size_mb": round(model.stat().st_size / 1e6, 3),
+            "real_speech": acc.get("real_speech", {}).get("metadata"),
         },
     )
 
@@ -289,6 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--latency-attempts", type=int, default=3, help="re-measure a p99-only validation failure up to N times"
     )
+    parser.add_argument(
+        "--real-sample",
+        type=Path,
+        default=DEFAULT_SAMPLE_DIR,
+        help="the real development recording's folder (make real-sample); skipped with a reason when absent",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     try:
@@ -307,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             threshold=args.threshold,
             check_latency=not args.no_latency_check,
             latency_attempts=args.latency_attempts,
+            real_sample_dir=args.real_sample,
             console=console,
         )
     except VoiceFlowError as exc:
