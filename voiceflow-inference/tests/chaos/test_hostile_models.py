@@ -22,10 +22,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from voiceflow_contract.hashing import sha256_file
 from voiceflow_contract.registry import ModelRegistry
 from voiceflow_contract.schemas import DiarizationCalibration
 from voiceflow_contract.spec import WINDOW_SAMPLES
 from voiceflow_contract.testing import build_contract_model, contract_metadata, publish_model_file
+from voiceflow_contract.validator import validate_model_contract
 from voiceflow_inference.config import load_settings
 from voiceflow_inference.lifecycle.errors import ModelRejectedError, ReloadError
 from voiceflow_inference.lifecycle.loader import load_model
@@ -93,7 +95,12 @@ def bomb_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     good = build_contract_model(build / "good.onnx", num_speakers=2, seed=1)
     publish_model_file(registry, NAME, "1.0.0", good, num_speakers=2)
     bomb = write_bomb_model(build / "bomb.onnx")
-    publish_model_file(registry, NAME, "1.1.0", bomb, num_speakers=2)
+    # Today's validator refuses the bomb (runtime.memory), so it reaches the registry the way it would from an older
+    # validator: a passing report, re-addressed to the bomb's bytes. The server must still refuse it at load.
+    passing = validate_model_contract(good, num_speakers=2, measure_latency=False)
+    forged = passing.model_copy(update={"model_sha256": sha256_file(bomb)})
+    metadata = contract_metadata(bomb, NAME, "1.1.0", num_speakers=2, embedding_dim=8)
+    registry.publish(NAME, "1.1.0", bomb, metadata, forged, aliases=("latest",))
     return root
 
 
