@@ -42,6 +42,8 @@ def live_server(trained_model: TrainedModel, tmp_path_factory: pytest.TempPathFa
         "VOICEFLOW_CACHE_DIR": str(work / "cache"),
         "VOICEFLOW_WATCH_DIR": "",
         "VOICEFLOW_POLL_INTERVAL_S": "0.5",
+        # test_hot_reload_during_session_and_rest_load holds a session open, without audio, through a whole publish.
+        "VOICEFLOW_LIMITS__WS_IDLE_TIMEOUT_S": "1800",
         "VOICEFLOW_ADMIN_TOKEN": token,
     }
     log = work / "server.log"

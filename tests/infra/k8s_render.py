@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -80,7 +81,9 @@ def kubernetes_validate(text: str, tmp_path: Path, version: str | None = None) -
     """`kubernetes-validate --strict` (unknown fields are errors) on `text`, against `version` (default: its latest)."""
     target = tmp_path / "rendered.yaml"
     target.write_text(text)
-    binary = shutil.which("kubernetes-validate")
+    # The venv's own script first: `make test` runs .venv/bin/pytest without the venv's bin on PATH.
+    beside = Path(sys.executable).parent / "kubernetes-validate"
+    binary = str(beside) if beside.is_file() else shutil.which("kubernetes-validate")
     assert binary, "kubernetes-validate missing: `.venv/bin/pip install kubernetes-validate` (make setup installs it)"
     command = [binary, "--strict", *(["--kubernetes-version", version] if version else []), str(target)]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
