@@ -80,6 +80,9 @@ class StreamConnection:
     async def receive(self) -> dict[str, Any]:
         """Next client message; raises on disconnect, idle timeout (no audio progress), the wall-clock cap or
         shutdown."""
+        if time.monotonic() >= self._wall_deadline:
+            # Checked before waiting too: a client that never pauses would otherwise never reach the timeout below.
+            raise self._wall_clock_error()
         if self._recv is None:
             self._recv = asyncio.ensure_future(self._next_message())
         closing = asyncio.ensure_future(self.closing.wait())
@@ -96,13 +99,18 @@ class StreamConnection:
             return message
         if self.closing.is_set():
             raise FatalError(ErrorCode.SERVER_SHUTTING_DOWN, self.close_reason or "server shutting down")
-        if time.monotonic() >= self._wall_deadline:
-            raise FatalError(
-                ErrorCode.SESSION_TOO_LONG,
-                f"session wall-clock limit of {self.limits.max_wall_s:g} s reached; the final result covers the audio "
-                "received so far",
-            )
+        # Which deadline the wait timed out on, from the deadlines themselves: the event loop may wake a timer up to
+        # its clock resolution early, so comparing with the current time could blame the wrong limit.
+        if self._wall_deadline <= self._idle_deadline:
+            raise self._wall_clock_error()
         raise FatalError(ErrorCode.IDLE_TIMEOUT, f"no audio for {self.limits.idle_timeout_s:g} s")
+
+    def _wall_clock_error(self) -> FatalError:
+        return FatalError(
+            ErrorCode.SESSION_TOO_LONG,
+            f"session wall-clock limit of {self.limits.max_wall_s:g} s reached; the final result covers the audio "
+            "received so far",
+        )
 
     async def _next_message(self) -> dict[str, Any]:
         return dict(await self.ws.receive())
