@@ -3,7 +3,7 @@ allocates gigabytes at run time, or crashes ONNX Runtime) is refused and the ser
 
 The parent runs ``python -m voiceflow_inference.lifecycle.isolated_validation`` with the request as JSON on stdin; the
 child caps its address space (``resource.setrlimit(RLIMIT_AS)``, ``limits.validation_memory_mb``), runs
-:func:`voiceflow_contract.validator.validate_model_contract` and prints the report JSON on stdout. A child that is
+:func:`voiceflow_contract.validator.validate_model_contract` (``isolate=False``: this child is the isolation) and prints the report JSON on stdout. A child that is
 killed, exits non-zero, prints no report or outlives ``limits.validation_timeout_s`` refuses the model.
 """
 
@@ -83,6 +83,9 @@ def _child(request: dict[str, Any]) -> int:
         threads=int(request["threads"]),
         providers=list(request["providers"]),
         measure_latency=bool(request["measure_latency"]),
+        # This process is the isolation (capped above, killed on timeout): a second, validator-owned child per load
+        # would only double the start-up cost.
+        isolate=False,
     )
     sys.stdout.write(report.model_dump_json())
     sys.stdout.flush()
