@@ -32,7 +32,7 @@ ARGS ?=
 ENV ?= staging
 VERSION ?= latest
 SERVER ?= http://127.0.0.1:8000
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=10
 
 
 .PHONY: help setup lint typecheck imports test test-contract test-models test-inference test-e2e demo \
