@@ -7,7 +7,7 @@ The top-level ``graph.initializer`` is not the only place weights live: a ``Cons
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import onnx
 
@@ -15,27 +15,21 @@ import onnx
 DATA_DEPENDENT_ALLOCATORS = frozenset({"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Pad", "Upsample"})
 
 
-def _graph_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    for node in graph.node:
+def _nodes(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.NodeProto]:
+    for node in nodes:
         yield node
         for attr in node.attribute:
             if attr.HasField("g"):
-                yield from _graph_nodes(attr.g)
+                yield from _nodes(attr.g.node)
             for sub in attr.graphs:
-                yield from _graph_nodes(sub)
+                yield from _nodes(sub.node)
 
 
 def iter_nodes(model: onnx.ModelProto) -> Iterator[onnx.NodeProto]:
     """Every node of the main graph, of every subgraph (node attributes, recursively) and of every local function."""
-    yield from _graph_nodes(model.graph)
+    yield from _nodes(model.graph.node)
     for function in model.functions:
-        for node in function.node:
-            yield node
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    yield from _graph_nodes(attr.g)
-                for sub in attr.graphs:
-                    yield from _graph_nodes(sub)
+        yield from _nodes(function.node)
 
 
 def _graphs(model: onnx.ModelProto) -> Iterator[onnx.GraphProto]:

@@ -33,6 +33,7 @@ from voiceflow_contract.schemas.report import CheckResult, LatencyStats
 from voiceflow_contract.spec import ModelContract, Profile
 from voiceflow_contract.validator.measurement import ProgressCallback
 from voiceflow_contract.validator.rules import Checks
+from voiceflow_contract.validator.runtime_stage import RuntimeOptions, RuntimeResult, run_runtime_stage
 
 ADDRESS_SPACE_FACTOR = 2.0  # RLIMIT_AS headroom per MiB of budget (arena and thread stacks reserve, not touch)
 ALLOCATION_FAILURES = ("failed to allocate", "bad_alloc", "memoryerror", "unable to allocate", "cannot allocate")
@@ -47,13 +48,7 @@ class ChildJob:
     graph: Any  # GraphFacts
     contract: ModelContract
     profile: Profile
-    num_speakers: int | None
-    threads: int
-    runs: int
-    measure_latency: bool
-    session_providers: list[str]
-    available: list[str]
-    run_timeout_s: float
+    options: RuntimeOptions
 
 
 @dataclass
@@ -81,7 +76,7 @@ def _status_mib(key: str) -> float:
 
 def _limit_memory(job: ChildJob) -> float | None:
     """Set RLIMIT_AS to the current address space plus the budget's headroom; returns the limit in MiB (or None)."""
-    if any("CUDA" in p for p in job.session_providers) or not sys.platform.startswith("linux"):
+    if any("CUDA" in p for p in job.options.session_providers) or not sys.platform.startswith("linux"):
         return None
     limit_mib = _status_mib("VmSize") + ADDRESS_SPACE_FACTOR * job.profile.max_memory_mb
     limit = int(limit_mib * MIB)
@@ -94,8 +89,6 @@ def _limit_memory(job: ChildJob) -> float | None:
 
 def _execute(job: ChildJob, on_progress: ProgressCallback | None, *, isolated: bool) -> ChildOutcome:
     """The runtime stage with its memory measured (and, ``isolated``, limited: only ever in the child)."""
-    from voiceflow_contract.validator.runtime_stage import RuntimeResult, run_runtime_stage
-
     outcome = ChildOutcome()
     if isolated:
         outcome.limit_mib = _limit_memory(job)
@@ -106,20 +99,7 @@ def _execute(job: ChildJob, on_progress: ProgressCallback | None, *, isolated: b
     runtime = RuntimeResult()
     try:
         outcome.latency = run_runtime_stage(
-            checks,
-            job.data,
-            job.graph,
-            job.contract,
-            job.profile,
-            runtime,
-            num_speakers=job.num_speakers,
-            threads=job.threads,
-            runs=job.runs,
-            measure_latency=job.measure_latency,
-            session_providers=job.session_providers,
-            available=job.available,
-            on_latency_run=on_progress,
-            run_timeout_s=job.run_timeout_s,
+            checks, job.data, job.graph, job.contract, job.profile, runtime, job.options, on_progress
         )
     except MemoryError:
         checks.block("memory exhausted")

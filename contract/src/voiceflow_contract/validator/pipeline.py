@@ -21,6 +21,7 @@ from voiceflow_contract.validator.measurement import ProgressCallback, host_info
 from voiceflow_contract.validator.rules import Checks, rule_names
 from voiceflow_contract.validator.runner import RUN_TIMEOUT_S, choose_providers
 from voiceflow_contract.validator.runtime_checks import RuntimeResult
+from voiceflow_contract.validator.runtime_stage import RuntimeOptions
 from voiceflow_contract.validator.static_checks import check_file, check_graph, check_parse
 
 VALIDATOR_VERSION = __version__
@@ -79,22 +80,10 @@ def validate_model_contract(
     sha = ""
 
     try:
-        sha, latency = run_rules(
-            checks,
-            model_path,
-            contract,
-            chosen,
-            runtime,
-            num_speakers=num_speakers,
-            threads=threads,
-            runs=runs,
-            measure_latency=measure_latency,
-            session_providers=session_providers,
-            available=available,
-            on_latency_run=on_latency_run,
-            run_timeout_s=run_timeout_s,
-            isolate=isolate,
-        )
+        options = RuntimeOptions(
+            num_speakers, threads, runs, measure_latency, session_providers, available, run_timeout_s
+        )  # fmt: skip
+        sha, latency = run_rules(checks, model_path, contract, chosen, runtime, options, on_latency_run, isolate)
     except Exception as exc:  # a validator bug must still produce a failed report, never crash the caller
         checks.fail("validator.error", f"unexpected {type(exc).__name__}: {exc}", measured="error", limit="none")
         checks.block("validator.error")
@@ -123,15 +112,8 @@ def run_rules(
     contract: ModelContract,
     chosen: Profile,
     runtime: RuntimeResult,
-    *,
-    num_speakers: int | None,
-    threads: int,
-    runs: int,
-    measure_latency: bool,
-    session_providers: list[str],
-    available: list[str],
-    on_latency_run: ProgressCallback | None,
-    run_timeout_s: float = RUN_TIMEOUT_S,
+    options: RuntimeOptions,
+    on_latency_run: ProgressCallback | None = None,
     isolate: bool = True,
 ) -> tuple[str, LatencyStats | None]:
     """Every rule in order; returns (sha256, latency). Rules not reached are filled in by the caller."""
@@ -141,14 +123,11 @@ def run_rules(
     if data is not None:
         sha = checks.sha256 = sha256_bytes(data)
         model = check_parse(checks, data)
-        graph = check_graph(checks, model, contract, num_speakers) if model is not None else None
+        graph = check_graph(checks, model, contract, options.num_speakers) if model is not None else None
         if graph is not None and model is not None:
-            job = ChildJob(
-                data, graph, contract, chosen, num_speakers, threads, runs, measure_latency, session_providers,
-                available, run_timeout_s,
-            )  # fmt: skip
+            job = ChildJob(data, graph, contract, chosen, options)
             if isolate:
-                outcome = run_isolated(job, on_latency_run, silence_s=run_timeout_s + CHILD_SILENCE_S)
+                outcome = run_isolated(job, on_latency_run, silence_s=options.run_timeout_s + CHILD_SILENCE_S)
             else:
                 outcome = run_in_process(job, on_latency_run)
             if not isinstance(outcome, str):

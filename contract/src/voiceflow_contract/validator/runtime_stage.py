@@ -6,6 +6,8 @@ in the caller's process). onnxruntime is an optional extra of the contract (``cp
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from voiceflow_contract.schemas.report import LatencyStats
 from voiceflow_contract.spec import ModelContract, Profile
 from voiceflow_contract.validator.measurement import ProgressCallback, check_latency
@@ -15,6 +17,19 @@ from voiceflow_contract.validator.runtime_checks import RuntimeResult, check_bat
 from voiceflow_contract.validator.static_checks import GraphFacts
 
 
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How the runtime stage runs: the caller's choices, passed unchanged through the isolation child."""
+
+    num_speakers: int | None = None
+    threads: int = 1
+    runs: int = 1
+    measure_latency: bool = True
+    session_providers: list[str] = field(default_factory=list)
+    available: list[str] = field(default_factory=list)
+    run_timeout_s: float = RUN_TIMEOUT_S
+
+
 def run_runtime_stage(
     checks: Checks,
     data: bytes,
@@ -22,22 +37,15 @@ def run_runtime_stage(
     contract: ModelContract,
     chosen: Profile,
     runtime: RuntimeResult,
-    *,
-    num_speakers: int | None,
-    threads: int,
-    runs: int,
-    measure_latency: bool,
-    session_providers: list[str],
-    available: list[str],
-    on_latency_run: ProgressCallback | None,
-    run_timeout_s: float = RUN_TIMEOUT_S,
+    options: RuntimeOptions,
+    on_latency_run: ProgressCallback | None = None,
 ) -> LatencyStats | None:
     """runtime.session, runtime.batch_<n>, output.* value rules and latency.p99; returns the latency stats."""
     import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]  # optional extra (cpu / gpu)
 
     latency: LatencyStats | None = None
     try:
-        session = BoundedSession(open_session(data, threads, session_providers), run_timeout_s)
+        session = BoundedSession(open_session(data, options.threads, options.session_providers), options.run_timeout_s)
     except Exception as exc:  # ORT raises Fail/InvalidGraph/NotImplemented... for bad models
         checks.fail("runtime.session", f"ONNX Runtime cannot load the model: {exc}", measured=False, limit=True)
         checks.block("runtime.session failed")
@@ -46,18 +54,18 @@ def run_runtime_stage(
     checks.ok("runtime.session", f"onnxruntime {ort.__version__} on {session_providers}", True, True)
     try:
         if check_batches(checks, session, graph, contract, runtime):
-            check_values(checks, session, graph, contract, runtime, num_speakers)
-            if measure_latency:
+            check_values(checks, session, graph, contract, runtime, options.num_speakers)
+            if options.measure_latency:
                 latency = check_latency(
                     checks,
                     session,
                     graph,
                     contract,
                     chosen,
-                    threads=threads,
-                    runs=runs,
+                    threads=options.threads,
+                    runs=options.runs,
                     session_providers=session_providers,
-                    available=available,
+                    available=options.available,
                     on_run=on_latency_run,
                 )
             else:
@@ -69,4 +77,4 @@ def run_runtime_stage(
     return latency
 
 
-__all__ = ["RuntimeResult", "run_runtime_stage"]
+__all__ = ["RuntimeOptions", "RuntimeResult", "run_runtime_stage"]
