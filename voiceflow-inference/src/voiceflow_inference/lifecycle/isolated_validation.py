@@ -3,8 +3,9 @@ allocates gigabytes at run time, or crashes ONNX Runtime) is refused and the ser
 
 The parent runs ``python -m voiceflow_inference.lifecycle.isolated_validation`` with the request as JSON on stdin; the
 child caps its address space (``resource.setrlimit(RLIMIT_AS)``, ``limits.validation_memory_mb``), runs
-:func:`voiceflow_contract.validator.validate_model_contract` (``isolate=False``: this child is the isolation) and prints the report JSON on stdout. A child that is
-killed, exits non-zero, prints no report or outlives ``limits.validation_timeout_s`` refuses the model.
+:func:`voiceflow_contract.validator.validate_model_contract` (``isolate=False``: this child is the isolation) and
+prints the report JSON on stdout. A child that is killed, exits non-zero, prints no report or outlives
+``limits.validation_timeout_s`` refuses the model.
 """
 
 from __future__ import annotations
