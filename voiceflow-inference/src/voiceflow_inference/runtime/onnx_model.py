@@ -87,7 +87,10 @@ class InferenceEngine:
     def run(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """Run float32 audio [B, WINDOW_SAMPLES]; returns every graph output by name. Raises InputError on bad
         audio."""
-        data = check_audio(audio)
+        return self.run_checked(check_audio(audio))
+
+    def run_checked(self, data: np.ndarray) -> dict[str, np.ndarray]:
+        """Run audio that :func:`~voiceflow_inference.runtime.audio_input.check_audio` has already accepted."""
         if self.batcher is not None:
             return self.batcher.run(data)
         return self._run_session(data)
