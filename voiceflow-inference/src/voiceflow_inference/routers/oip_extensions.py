@@ -74,7 +74,11 @@ async def _config(manager: ModelManager, name: str, version: str | None) -> Mode
 
 
 @router.get(
-    "/models/{name}/config", response_model=ModelConfig, summary="Model configuration", responses=responses(404, 503)
+    "/models/{name}/config",
+    response_model=ModelConfig,
+    response_model_exclude_none=True,  # Triton leaves out what is not configured (dynamic_batching)
+    summary="Model configuration",
+    responses=responses(404, 503),
 )
 async def model_config(name: str = _NAME, manager: ModelManager = Depends(get_model_manager)) -> ModelConfig:
     """Triton's configuration of the default (active) version: inputs, outputs, max batch, version policy."""
@@ -84,6 +88,7 @@ async def model_config(name: str = _NAME, manager: ModelManager = Depends(get_mo
 @router.get(
     "/models/{name}/versions/{version}/config",
     response_model=ModelConfig,
+    response_model_exclude_none=True,
     summary="Model version configuration",
     responses=responses(404, 503),
 )
