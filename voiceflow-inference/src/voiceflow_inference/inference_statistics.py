@@ -77,7 +77,8 @@ class InferenceStatistics:
     """The statistics of every model version that served a request, keyed by ``(name, version)``.
 
     ``per_batch_size``: keep Triton's ``batch_stats`` by request batch size. It is right only when each request runs
-    as its own execution, so the app turns it off when micro-batching merges requests."""
+    as its own execution, so the app turns it off when micro-batching merges requests (``execution_count`` then
+    counts the merged runs: each is counted by the request that came first in it)."""
 
     def __init__(self, *, per_batch_size: bool = True) -> None:
         self.per_batch_size = per_batch_size
@@ -89,12 +90,13 @@ class InferenceStatistics:
             entry = self._stats[(name, version)] = VersionStatistics()
         return entry
 
-    def record_success(self, name: str, version: str, batch: int, times: StageTimes) -> None:
-        """One request of ``batch`` windows that ran as one execution."""
+    def record_success(self, name: str, version: str, batch: int, times: StageTimes, *, executions: int = 1) -> None:
+        """One request of ``batch`` windows; ``executions`` is 1, or 0 when micro-batching ran it in a batch another
+        request led."""
         entry = self._entry(name, version)
         entry.last_inference_ms = time.time_ns() // 1_000_000
         entry.inference_count += batch
-        entry.execution_count += 1
+        entry.execution_count += executions
         entry.success.add(times.total_ns)
         entry.queue.add(times.queue_ns)
         entry.compute_input.add(times.input_ns)

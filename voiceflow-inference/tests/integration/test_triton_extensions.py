@@ -181,7 +181,7 @@ def test_load_and_unload_map_onto_the_admin_operations(
         tc.unload_model("fast-cnn", headers=AUTH, query_params={"version": "1.0.0"})
     assert gone.value.status() == "404"
 
-    with pytest.raises(InferenceServerException, match="has no version 9.9.9") as missing:
+    with pytest.raises(InferenceServerException, match=r"has no version 9\.9\.9") as missing:
         tc.load_model("fast-cnn", headers=AUTH, query_params={"version": "9.9.9"})
     assert missing.value.status() == "409"
     with pytest.raises(InferenceServerException, match="file overrides are not supported"):

@@ -41,7 +41,9 @@ def test_statistics_add_up_per_version_and_are_forgotten_with_the_version() -> N
 def test_micro_batched_statistics_keep_no_per_batch_size_breakdown() -> None:
     stats = InferenceStatistics(per_batch_size=False)
     stats.record_success("m", "1.0.0", 2, StageTimes(1, 1, 1, 1))
-    assert stats.get("m", "1.0.0").batches == {} and stats.get("m", "1.0.0").inference_count == 2
+    stats.record_success("m", "1.0.0", 3, StageTimes(1, 1, 1, 1), executions=0)  # rode in the batch above
+    entry = stats.get("m", "1.0.0")
+    assert entry.batches == {} and (entry.inference_count, entry.execution_count, entry.success.count) == (5, 1, 2)
 
 
 def test_model_config_from_a_real_onnx_file(model_builder, tmp_path: Path) -> None:

@@ -87,13 +87,16 @@ class InferenceEngine:
     def run(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """Run float32 audio [B, WINDOW_SAMPLES]; returns every graph output by name. Raises InputError on bad
         audio."""
-        return self.run_checked(check_audio(audio))
+        return self.execute(check_audio(audio))[0]
 
-    def run_checked(self, data: np.ndarray) -> dict[str, np.ndarray]:
-        """Run audio that :func:`~voiceflow_inference.runtime.audio_input.check_audio` has already accepted."""
+    def execute(self, data: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+        """Run audio that :func:`~voiceflow_inference.runtime.audio_input.check_audio` has already accepted; returns
+        the outputs and the executions this call stands for (1; with micro-batching 0 when it joined another
+        caller's batch)."""
         if self.batcher is not None:
-            return self.batcher.run(data)
-        return self._run_session(data)
+            outputs, head = self.batcher.run_counted(data)
+            return outputs, int(head)
+        return self._run_session(data), 1
 
     def _run_session(self, data: np.ndarray) -> dict[str, np.ndarray]:
         results = self.session.run(None, {self.input_name: data})

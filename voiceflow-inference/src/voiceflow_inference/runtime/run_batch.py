@@ -44,16 +44,17 @@ class _RefusedError(Exception):
         self.at_ns = at_ns
 
 
-def _run_staged(engine: InferenceEngine, audio: np.ndarray) -> tuple[dict[str, np.ndarray], int, int, int]:
-    """In the worker thread: check, then run; returns the outputs and when the thread started, checked and ran."""
+def _run_staged(engine: InferenceEngine, audio: np.ndarray) -> tuple[dict[str, np.ndarray], int, tuple[int, ...]]:
+    """In the worker thread: check, then run; returns the outputs, the executions and when the thread started,
+    checked and ran."""
     started = time.perf_counter_ns()
     try:
         data = check_audio(audio)
         checked = time.perf_counter_ns()
-        outputs = engine.run_checked(data)
+        outputs, executions = engine.execute(data)
     except Exception as exc:
         raise _RefusedError(exc, time.perf_counter_ns()) from exc
-    return outputs, started, checked, time.perf_counter_ns()
+    return outputs, executions, (started, checked, time.perf_counter_ns())
 
 
 async def infer_batch(
@@ -68,7 +69,7 @@ async def infer_batch(
     labels = {"model": model.name, "version": model.version, "endpoint": endpoint}
     submitted = time.perf_counter_ns()
     try:
-        outputs, started, checked, ran = await run_in_threadpool(_run_staged, model.engine, audio)
+        outputs, executions, (started, checked, ran) = await run_in_threadpool(_run_staged, model.engine, audio)
     except _RefusedError as refused:
         metrics.statistics.record_failure(model.name, model.version, refused.at_ns - submitted)
         if isinstance(refused.error, InputError):
@@ -86,7 +87,7 @@ async def infer_batch(
     metrics.window_latency.labels(**labels).observe(elapsed / max(1, windows))
     metrics.inference_requests.labels(**labels).inc()
     times = StageTimes(started - submitted, checked - started, ran - checked, done - ran)
-    metrics.statistics.record_success(model.name, model.version, windows, times)
+    metrics.statistics.record_success(model.name, model.version, windows, times, executions=executions)
     return outputs
 
 
