@@ -1,11 +1,12 @@
 """Triton's model configuration extension: ``GET /v2/models/{name}[/versions/{v}]/config`` as Triton's JSON form of
 ``model_config.proto`` (what perf_analyzer and model_analyzer read first).
 
-Inputs, outputs and dims come from the served ONNX file's declared graph (:mod:`voiceflow_contract.onnx_io`); the
-first axis is the batch axis (the contract's ``batch_size``), so ``dims`` leave it out, as Triton's do when
-``max_batch_size > 0``. ``max_batch_size`` is the server's ``limits.max_batch``: the contract's profiles budget latency,
-size and memory but set no batch limit, and a larger batch is answered 413 here. ``version_policy`` lists the versions
-this process holds (``specific``); Triton's versions are integers, ours are the registry's semantic versions.
+Inputs, outputs and dims come from the served ONNX file's declared graph (:mod:`voiceflow_contract.onnx_io`, read by
+:mod:`voiceflow_inference.runtime.graph_io` without loading the weights); the first axis is the batch axis (the
+contract's ``batch_size``), so ``dims`` leave it out, as Triton's do when ``max_batch_size > 0``. ``max_batch_size``
+is the server's ``limits.max_batch``: the contract's profiles budget latency, size and memory but set no batch limit,
+and a larger batch is answered 413 here. ``version_policy`` lists the versions this process holds (``specific``);
+Triton's versions are integers, ours are the registry's semantic versions.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-import onnx
 from pydantic import BaseModel, ConfigDict, Field
 
-from voiceflow_contract.onnx_io import Dim, TensorInfo, graph_inputs, graph_outputs
+from voiceflow_contract.onnx_io import Dim, TensorInfo
 from voiceflow_inference.config import BatchingSettings
+from voiceflow_inference.runtime.graph_io import declared_graph_io
 
 # Triton's DataType enum by numpy dtype name (model_config.proto).
 _TRITON_TYPES = {
@@ -145,10 +146,11 @@ def _dims(shape: tuple[Dim, ...]) -> list[int]:
 
 @functools.lru_cache(maxsize=8)
 def declared_io(path: Path, sha256: str) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
-    """The graph inputs and outputs declared in the ONNX file (read once per file; ``sha256`` keys the cache)."""
+    """The graph inputs and outputs declared in the ONNX file, without loading its weights (read once per file;
+    ``sha256`` keys the cache)."""
     del sha256  # part of the cache key only: a path re-used by other bytes is read again
-    model = onnx.load(str(path), load_external_data=False)
-    return tuple(graph_inputs(model)), tuple(graph_outputs(model))
+    inputs, outputs = declared_graph_io(path)
+    return tuple(inputs), tuple(outputs)
 
 
 def build_model_config(
