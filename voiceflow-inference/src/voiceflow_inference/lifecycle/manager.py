@@ -255,14 +255,13 @@ class ModelManager:
         return await self._reloader.unload(version)
 
     async def registry_versions(self) -> list[str] | None:
-        """The versions the registry holds for this model, oldest first; None when it cannot be read now."""
+        """The versions the registry holds for this model, oldest first (a listing re-used for a few seconds); None
+        when it cannot be read now."""
         try:
-            registry = self._reloader.sources.registry()
-            versions = await in_thread(registry.list_versions, self.name)
+            return await self._reloader.sources.published_versions()
         except Exception as exc:  # the index still lists what is loaded
             logger.warning("registry versions of %s unavailable: %s", self.name, exc)
             return None
-        return [str(v) for v in versions]
 
     async def set_ab(self, weights: dict[str, float], *, trigger: Trigger = "admin") -> dict[str, float]:
         """Split traffic across versions by weight (loading missing ones); ``{}`` clears the split."""
