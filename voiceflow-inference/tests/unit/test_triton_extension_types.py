@@ -142,3 +142,29 @@ def test_graph_io_reads_what_onnx_load_reads_without_the_weights(model_builder, 
     (tmp_path / "bad.onnx").write_bytes(b"\x3a\xff\xff\xff\xff\x0f")  # graph field claiming 4 GB
     with pytest.raises(ValueError, match="past the end"):
         declared_graph_io(tmp_path / "bad.onnx")
+
+
+def test_the_registry_listing_is_reused_for_a_few_seconds(monkeypatch, tmp_path: Path) -> None:
+    import asyncio
+
+    from voiceflow_inference.config import load_settings
+    from voiceflow_inference.lifecycle import model_sources
+
+    class Registry:
+        calls = 0
+
+        def list_versions(self, model: str) -> list[str]:
+            Registry.calls += 1
+            return ["1.0.0", "1.1.0"]
+
+    now = [1000.0]
+    monkeypatch.setattr(model_sources, "monotonic", lambda: now[0])
+    settings = load_settings("development", registry_url=tmp_path.as_uri(), cache_dir=tmp_path / "cache")
+    sources = model_sources.ModelSources(settings, Registry())
+    assert asyncio.run(sources.published_versions()) == ["1.0.0", "1.1.0"]
+    now[0] += model_sources.LISTING_TTL_S - 0.1
+    asyncio.run(sources.published_versions())
+    assert Registry.calls == 1
+    now[0] += 0.2
+    asyncio.run(sources.published_versions())
+    assert Registry.calls == 2

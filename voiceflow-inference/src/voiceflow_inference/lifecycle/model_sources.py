@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
+from time import monotonic
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -58,11 +58,11 @@ class ModelSources:
         """The registry's versions of the model, oldest first. One listing serves for ``LISTING_TTL_S``: the
         repository index is open, so its callers must not drive a registry listing each. Raises like the client."""
         cached = self._listing
-        if cached is not None and time.monotonic() - cached[0] < LISTING_TTL_S:
+        if cached is not None and monotonic() - cached[0] < LISTING_TTL_S:
             return list(cached[1])
         registry = self.registry()
         versions = [str(v) for v in await in_thread(registry.list_versions, self.name)]
-        self._listing = (time.monotonic(), versions)
+        self._listing = (monotonic(), versions)
         return list(versions)
 
     async def resolve(self, ref: str) -> str:
