@@ -6,17 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from voiceflow_contract.onnx_io import graph_inputs, graph_outputs
 from voiceflow_contract.spec import INPUT_NAME, WINDOW_SAMPLES
 from voiceflow_inference.config import BatchingSettings
 from voiceflow_inference.errors import ServiceError
 from voiceflow_inference.inference_statistics import InferenceStatistics, StageTimes
-from voiceflow_inference.protocol.oip.model_config import build_model_config, declared_io, triton_type
+from voiceflow_inference.protocol.oip.model_config import build_model_config, triton_type
 from voiceflow_inference.protocol.oip.repository import (
     RepositoryLoadRequest,
     RepositoryUnloadRequest,
@@ -24,7 +20,7 @@ from voiceflow_inference.protocol.oip.repository import (
     unload_version,
 )
 from voiceflow_inference.protocol.oip.statistics import model_stat
-from voiceflow_inference.runtime.graph_io import declared_graph_io
+from voiceflow_inference.runtime.onnx_model import InferenceEngine
 
 
 def test_statistics_add_up_per_version_and_are_forgotten_with_the_version() -> None:
@@ -53,11 +49,9 @@ def test_micro_batched_statistics_keep_no_per_batch_size_breakdown() -> None:
 
 def test_model_config_from_a_real_onnx_file(model_builder, tmp_path: Path) -> None:
     path = model_builder(tmp_path / "m.onnx", num_speakers=4, embedding_dim=16)
-    inputs, outputs = declared_io(path, "digest")
     config = build_model_config(
         name="m",
-        inputs=inputs,
-        outputs=outputs,
+        described=InferenceEngine(path).describe(),
         versions=["1.0.0", "1.1.0"],
         max_batch=16,
         providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -69,7 +63,7 @@ def test_model_config_from_a_real_onnx_file(model_builder, tmp_path: Path) -> No
     assert config["instance_group"][0]["kind"] == "KIND_GPU"
     assert config["dynamic_batching"] == {"preferred_batch_size": [], "max_queue_delay_microseconds": 2500}
     assert config["version_policy"] == {"specific": {"versions": ["1.0.0", "1.1.0"]}}
-    assert (triton_type("float32"), triton_type("int64"), triton_type("complex64")) == (
+    assert (triton_type("FP32"), triton_type("INT64"), triton_type("COMPLEX64")) == (
         "TYPE_FP32",
         "TYPE_INT64",
         "TYPE_INVALID",
@@ -115,33 +109,6 @@ def test_the_version_an_unload_request_names() -> None:
         unload_version(RepositoryUnloadRequest(parameters={"version": "1.0.0"}), "1.1.0")
     with pytest.raises(ServiceError, match="version like"):
         unload_version(RepositoryUnloadRequest(), "latest")  # an alias names no loaded version
-
-
-def test_graph_io_reads_what_onnx_load_reads_without_the_weights(model_builder, tmp_path: Path) -> None:
-    path = model_builder(tmp_path / "m.onnx", num_speakers=3, embedding_dim=8)
-    model = onnx.load(path)
-    assert declared_graph_io(path) == (graph_inputs(model), graph_outputs(model))
-
-    # An old exporter's initializer listed as an input is not an input; symbolic and unknown dims survive.
-    weight = numpy_helper.from_array(np.ones((4, 2), dtype=np.float32), "W")
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["y"])],
-        "g",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
-            helper.make_tensor_value_info("W", TensorProto.FLOAT, [4, 2]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", None])],
-        [weight],
-    )
-    onnx.save(helper.make_model(graph), tmp_path / "old.onnx")
-    inputs, outputs = declared_graph_io(tmp_path / "old.onnx")
-    assert [(i.name, i.shape) for i in inputs] == [("x", ("batch", 4))]
-    assert [(o.name, o.dtype, o.shape) for o in outputs] == [("y", "float32", ("batch", None))]
-
-    (tmp_path / "bad.onnx").write_bytes(b"\x3a\xff\xff\xff\xff\x0f")  # graph field claiming 4 GB
-    with pytest.raises(ValueError, match="past the end"):
-        declared_graph_io(tmp_path / "bad.onnx")
 
 
 def test_the_registry_listing_is_reused_for_a_few_seconds(monkeypatch, tmp_path: Path) -> None:

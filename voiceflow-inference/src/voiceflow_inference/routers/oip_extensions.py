@@ -11,7 +11,6 @@ this server serves exactly one model. Wire types and builders: :mod:`voiceflow_i
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from voiceflow_inference.dependencies import get_metrics, get_model_manager, require_admin
@@ -20,7 +19,7 @@ from voiceflow_inference.lifecycle.errors import ModelNotReadyError
 from voiceflow_inference.lifecycle.loader import LoadedModel
 from voiceflow_inference.lifecycle.manager import ModelManager
 from voiceflow_inference.metrics import ServiceMetrics
-from voiceflow_inference.protocol.oip.model_config import ModelConfig, build_model_config, declared_io
+from voiceflow_inference.protocol.oip.model_config import ModelConfig, build_model_config
 from voiceflow_inference.protocol.oip.repository import (
     RepositoryIndexEntry,
     RepositoryIndexRequest,
@@ -56,15 +55,10 @@ def _served(manager: ModelManager, name: str, version: str | None) -> LoadedMode
 
 async def _config(manager: ModelManager, name: str, version: str | None) -> ModelConfig:
     model = _served(manager, name, version)
-    try:
-        inputs, outputs = await run_in_threadpool(declared_io, model.path, model.sha256)
-    except Exception as exc:  # the file left the cache under us: say so rather than guess the graph
-        raise ServiceError(503, "config_unavailable", f"cannot read {model.path.name}: {exc}") from exc
     settings = manager.settings
     return build_model_config(
         name=model.name,
-        inputs=inputs,
-        outputs=outputs,
+        described=model.engine.describe(),
         versions=[m.version for m in manager.loaded()],
         max_batch=settings.limits.max_batch,
         providers=model.engine.providers,

@@ -1,8 +1,8 @@
 """Triton's model configuration extension: ``GET /v2/models/{name}[/versions/{v}]/config`` as Triton's JSON form of
 ``model_config.proto`` (what perf_analyzer and model_analyzer read first).
 
-Inputs, outputs and dims come from the served ONNX file's declared graph (:mod:`voiceflow_contract.onnx_io`, read by
-:mod:`voiceflow_inference.runtime.graph_io` without loading the weights); the first axis is the batch axis (the
+Inputs, outputs and dims are the served session's (``InferenceEngine.describe``, the same source as the model
+metadata endpoint, so the two never disagree); the first axis is the batch axis (the
 contract's ``batch_size``), so ``dims`` leave it out, as Triton's do when ``max_batch_size > 0``. ``max_batch_size``
 is the server's ``limits.max_batch``: the contract's profiles budget latency, size and memory but set no batch limit,
 and a larger batch is answered 413 here. ``version_policy`` lists the versions this process holds (``specific``);
@@ -11,31 +11,28 @@ Triton's versions are integers, ours are the registry's semantic versions.
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voiceflow_contract.onnx_io import Dim, TensorInfo
 from voiceflow_inference.config import BatchingSettings
-from voiceflow_inference.runtime.graph_io import declared_graph_io
 
-# Triton's DataType enum by numpy dtype name (model_config.proto).
+# Triton's DataType enum by Open Inference Protocol datatype (model_config.proto; BYTES is Triton's TYPE_STRING).
 _TRITON_TYPES = {
-    "bool": "TYPE_BOOL",
-    "uint8": "TYPE_UINT8",
-    "uint16": "TYPE_UINT16",
-    "uint32": "TYPE_UINT32",
-    "uint64": "TYPE_UINT64",
-    "int8": "TYPE_INT8",
-    "int16": "TYPE_INT16",
-    "int32": "TYPE_INT32",
-    "int64": "TYPE_INT64",
-    "float16": "TYPE_FP16",
-    "float32": "TYPE_FP32",
-    "float64": "TYPE_FP64",
-    "object": "TYPE_STRING",
+    "BOOL": "TYPE_BOOL",
+    "UINT8": "TYPE_UINT8",
+    "UINT16": "TYPE_UINT16",
+    "UINT32": "TYPE_UINT32",
+    "UINT64": "TYPE_UINT64",
+    "INT8": "TYPE_INT8",
+    "INT16": "TYPE_INT16",
+    "INT32": "TYPE_INT32",
+    "INT64": "TYPE_INT64",
+    "FP16": "TYPE_FP16",
+    "FP32": "TYPE_FP32",
+    "FP64": "TYPE_FP64",
+    "BYTES": "TYPE_STRING",
 }
 
 
@@ -134,44 +131,40 @@ class ModelConfig(BaseModel):
     )
 
 
-def triton_type(dtype: str) -> str:
-    """Triton's ``TYPE_*`` name of a numpy dtype name (``TYPE_INVALID`` for anything else)."""
-    return _TRITON_TYPES.get(dtype, "TYPE_INVALID")
+def triton_type(datatype: str) -> str:
+    """Triton's ``TYPE_*`` name of an OIP datatype (``TYPE_INVALID`` for anything else)."""
+    return _TRITON_TYPES.get(datatype, "TYPE_INVALID")
 
 
-def _dims(shape: tuple[Dim, ...]) -> list[int]:
+def _dims(shape: Sequence[Any]) -> list[int]:
     """Declared dims after the batch axis; symbolic or unknown sizes are -1."""
     return [d if isinstance(d, int) and d > 0 else -1 for d in shape[1:]]
-
-
-@functools.lru_cache(maxsize=8)
-def declared_io(path: Path, sha256: str) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
-    """The graph inputs and outputs declared in the ONNX file, without loading its weights (read once per file;
-    ``sha256`` keys the cache)."""
-    del sha256  # part of the cache key only: a path re-used by other bytes is read again
-    inputs, outputs = declared_graph_io(path)
-    return tuple(inputs), tuple(outputs)
 
 
 def build_model_config(
     *,
     name: str,
-    inputs: tuple[TensorInfo, ...],
-    outputs: tuple[TensorInfo, ...],
+    described: Mapping[str, Sequence[Mapping[str, Any]]],
     versions: list[str],
     max_batch: int,
     providers: list[str],
     batching: BatchingSettings,
     parameters: dict[str, str],
 ) -> ModelConfig:
-    """Triton's configuration of one served version."""
+    """Triton's configuration of one served version; ``described`` is ``InferenceEngine.describe()``."""
     on_gpu = any(p.startswith("CUDA") or p.startswith("Tensorrt") for p in providers[:1])
     return ModelConfig(
         name=name,
         version_policy=VersionPolicy(specific=SpecificVersions(versions=versions)),
         max_batch_size=max_batch,
-        input=[ConfigInput(name=t.name, data_type=triton_type(t.dtype), dims=_dims(t.shape)) for t in inputs],
-        output=[ConfigOutput(name=t.name, data_type=triton_type(t.dtype), dims=_dims(t.shape)) for t in outputs],
+        input=[
+            ConfigInput(name=t["name"], data_type=triton_type(t["datatype"]), dims=_dims(t["shape"]))
+            for t in described["inputs"]
+        ],
+        output=[
+            ConfigOutput(name=t["name"], data_type=triton_type(t["datatype"]), dims=_dims(t["shape"]))
+            for t in described["outputs"]
+        ],
         instance_group=[InstanceGroup(name=name, kind="KIND_GPU" if on_gpu else "KIND_CPU")],
         dynamic_batching=(
             DynamicBatching(max_queue_delay_microseconds=round(batching.max_delay_ms * 1000))
@@ -193,6 +186,5 @@ __all__ = [
     "TransactionPolicy",
     "VersionPolicy",
     "build_model_config",
-    "declared_io",
     "triton_type",
 ]
