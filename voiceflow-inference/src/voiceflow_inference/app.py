@@ -22,7 +22,7 @@ from voiceflow_inference.errors import install_error_handlers
 from voiceflow_inference.lifecycle.manager import ModelManager
 from voiceflow_inference.metrics import ServiceMetrics
 from voiceflow_inference.request_body.size_limit import BodySizeLimitMiddleware
-from voiceflow_inference.routers import admin, demo_page, health, infer, metrics, oip, websocket
+from voiceflow_inference.routers import admin, demo_page, health, infer, metrics, oip, oip_extensions, websocket
 from voiceflow_inference.streaming.session_tracker import SessionTracker
 from voiceflow_inference.streaming.shutdown import install_signal_drain
 
@@ -32,7 +32,8 @@ DESCRIPTION = """
 VoiceFlow speaker-diarization inference service.
 
 * `POST /infer`: JSON audio windows (1 s at 48 kHz) -> speaker probabilities, with model name and version.
-* Open Inference Protocol v2 under `/v2` (JSON and the binary tensor extension; works with tritonclient's HTTP client).
+* Open Inference Protocol v2 under `/v2` (JSON and the binary tensor extension; works with tritonclient's HTTP client),
+  with Triton's model configuration, statistics and model repository extensions (load/unload need the admin token).
 * `WebSocket /ws/diarize`: live streaming diarization.
 * `/health`, `/ready`, `/metrics`; `/admin/*` (bearer token) for reload, rollback, pin and A/B weights.
 
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, registry: Any | None = None,
         lifespan=_lifespan,
     )
     service_metrics = ServiceMetrics()
+    # Triton's batch_stats by request batch size hold only while every request runs as its own execution.
+    service_metrics.statistics.per_batch_size = not settings.batching.enabled
     app.state.settings = settings
     app.state.metrics = service_metrics
     app.state.models = ModelManager(settings, service_metrics, registry=registry)
@@ -90,7 +93,8 @@ def create_app(settings: Settings | None = None, *, registry: Any | None = None,
     app.state.background_tasks = background
 
     install_error_handlers(app)
-    for module in (health, infer, oip, admin, metrics, websocket):
+    # oip_extensions before oip: `GET /v2/models/stats` must not be read as the metadata of a model named "stats".
+    for module in (health, infer, oip_extensions, oip, admin, metrics, websocket):
         app.include_router(module.router)
     if settings.demo_page:
         app.include_router(demo_page.router)

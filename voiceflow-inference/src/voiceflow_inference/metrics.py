@@ -18,6 +18,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from voiceflow_inference.inference_statistics import InferenceStatistics
+
 # Latency buckets for one 1 s window or a small batch: sub-millisecond up to a few seconds.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -95,6 +97,8 @@ class ServiceMetrics:
             ["model", "reason"],
             registry=r,
         )
+        # Triton's statistics extension (counts and cumulative ns per version), beside the Prometheus series.
+        self.statistics = InferenceStatistics()
 
     def count_invalid_input(self, model: str, version: str, endpoint: str) -> None:
         """Count one request (or WebSocket model run) refused for its audio: the one place ``reason="invalid_input"``

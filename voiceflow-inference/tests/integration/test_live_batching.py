@@ -100,6 +100,14 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
             assert got.shape == expected[name].shape, (i, name)
             assert np.allclose(got, expected[name], rtol=1e-5, atol=1e-6), (i, REQUESTS[i], name)
 
+    # Triton's statistics count the merged executions, not the requests (and keep no per-request-size breakdown).
+    with live.client() as client:
+        stats = client.get("/v2/models/fast-cnn/versions/1.1.0/stats").json()["model_stats"][0]
+        config = client.get("/v2/models/fast-cnn/config").json()
+    assert (stats["inference_count"], stats["execution_count"]) == (total, len(batch_rows))
+    assert stats["inference_stats"]["success"]["count"] == len(REQUESTS) and stats["batch_stats"] == []
+    assert config["dynamic_batching"] == {"preferred_batch_size": [], "max_queue_delay_microseconds": 0}
+
 
 def test_batching_is_off_unless_enabled(registry_two_versions, serve, tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("VOICEFLOW_BATCHING__ENABLED", raising=False)

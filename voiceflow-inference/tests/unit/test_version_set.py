@@ -64,3 +64,11 @@ def test_protected_versions_survive_even_beyond_keep_versions() -> None:
     assert len(loaded) == 3
     evicted = loaded.evict(protect={"1.2.0", "1.0.0"})
     assert [m.version for m in evicted] == ["1.1.0"] and len(loaded) == 2
+
+
+def test_remove_forgets_one_version() -> None:
+    loaded = filled(3, "1.0.0", "1.1.0")
+    assert loaded.remove("v1.0.0").version == "1.0.0"
+    assert [m.version for m in loaded.loaded()] == ["1.1.0"]
+    with pytest.raises(VersionNotLoadedError):
+        loaded.remove("1.0.0")

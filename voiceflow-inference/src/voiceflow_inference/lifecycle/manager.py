@@ -51,7 +51,8 @@ class ModelManager:
       (``activate=False``: standby). A refused model raises ``ReloadError``, is logged and counted
       (``voiceflow_model_reloads_total{result="failure"}``), and the old model keeps serving. Eviction never drops
       the model just loaded nor the versions in ``protect``.
-    - ``await rollback(version=None)``, ``await pin(version | None)``, ``await set_ab(weights)``: admin operations.
+    - ``await rollback(version=None)``, ``await pin(version | None)``, ``await set_ab(weights)``,
+      ``await unload(version)``: admin operations (unload refuses a version traffic follows).
       Rollback, pin and an activating admin reload clear an A/B split and the pin (they mean "serve exactly this").
       While pinned or split, watch and poll reloads are still validated and loaded (role ``standby``) but not
       activated, so ``status()["version"]`` never names a version traffic does not follow.
@@ -248,6 +249,19 @@ class ModelManager:
         self._traffic.pin(model.version)
         self._reloader.publish_info()
         return model
+
+    async def unload(self, version: str) -> LoadedModel:
+        """Unload a standby version; the active one, A/B arms and the pin are refused (ReloadError ``serving``)."""
+        return await self._reloader.unload(version)
+
+    async def registry_versions(self) -> list[str] | None:
+        """The versions the registry holds for this model, oldest first (a listing re-used for a few seconds); None
+        when it cannot be read now."""
+        try:
+            return await self._reloader.sources.published_versions()
+        except Exception as exc:  # the index still lists what is loaded
+            logger.warning("registry versions of %s unavailable: %s", self.name, exc)
+            return None
 
     async def set_ab(self, weights: dict[str, float], *, trigger: Trigger = "admin") -> dict[str, float]:
         """Split traffic across versions by weight (loading missing ones); ``{}`` clears the split."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from time import monotonic
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -23,6 +24,8 @@ from voiceflow_inference.lifecycle.watch_files import read_sidecar, snapshot
 
 T = TypeVar("T")
 
+LISTING_TTL_S = 5.0  # how long one registry listing answers the (open) repository index
+
 
 async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking ``func`` in anyio's worker threads."""
@@ -36,6 +39,7 @@ class ModelSources:
         self.settings = settings
         self.name = settings.model_name
         self._registry = registry
+        self._listing: tuple[float, list[str]] | None = None
 
     def registry(self) -> Any:
         """The registry client; raises ReloadError when it cannot be built."""
@@ -49,6 +53,17 @@ class ModelSources:
             except (OSError, ValueError) as exc:
                 raise ReloadError(Reason.REGISTRY_UNAVAILABLE, f"registry {self.settings.registry_url}: {exc}") from exc
         return self._registry
+
+    async def published_versions(self) -> list[str]:
+        """The registry's versions of the model, oldest first. One listing serves for ``LISTING_TTL_S``: the
+        repository index is open, so its callers must not drive a registry listing each. Raises like the client."""
+        cached = self._listing
+        if cached is not None and monotonic() - cached[0] < LISTING_TTL_S:
+            return list(cached[1])
+        registry = self.registry()
+        versions = [str(v) for v in await in_thread(registry.list_versions, self.name)]
+        self._listing = (monotonic(), versions)
+        return list(versions)
 
     async def resolve(self, ref: str) -> str:
         """The version ``ref`` points at now. Raises ReloadError (no client), RegistryError or OSError."""

@@ -35,6 +35,7 @@ class Reason(StrEnum):
     NO_PREVIOUS = "no_previous"
     AB_INVALID = "ab_invalid"
     AB_EVICTED = "ab_evicted"
+    SERVING = "serving"  # an unload of a version that traffic follows (active, A/B arm or pinned)
     # anything unexpected (fail closed)
     ERROR = "error"
     # a registry poll failed before resolving: the client could not be built (ReloadError) or the OS said no

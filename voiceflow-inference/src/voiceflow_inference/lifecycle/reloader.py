@@ -166,10 +166,11 @@ class Reloader:
         discard_snapshot(path)
 
     def publish_info(self) -> None:
-        """Refresh ``voiceflow_model_info`` (one series per loaded version, by role)."""
-        self.metrics.set_model_info(
-            [(m.name, m.version, m.sha256, self.traffic.role(m.version)) for m in self.versions.loaded()]
-        )
+        """Refresh ``voiceflow_model_info`` (one series per loaded version, by role); forget the Triton statistics
+        of versions no longer loaded."""
+        loaded = self.versions.loaded()
+        self.metrics.set_model_info([(m.name, m.version, m.sha256, self.traffic.role(m.version)) for m in loaded])
+        self.metrics.statistics.forget(self.name, {m.version for m in loaded})
 
     # ------------------------------------------------------------------------------------------------ admin switches
     async def switch_to(self, version: str) -> LoadedModel:
@@ -187,6 +188,26 @@ class Reloader:
                 self.metrics.model_reloads.labels(model=self.name, result="success", trigger="admin").inc()
         if evicted:
             await in_thread(release_memory)
+        return model
+
+    async def unload(self, version: str) -> LoadedModel:
+        """Forget a loaded version no traffic follows (requests holding it finish on it). Raises
+        VersionNotLoadedError, or ReloadError(serving) for the active version, an A/B arm or the pinned one."""
+        async with self.lock:
+            model = self.versions.get(version)
+            if model.version in self.traffic.protected():
+                raise ReloadError(
+                    Reason.SERVING,
+                    f"{self.name} {model.version} serves traffic (role {self.traffic.role(model.version)}"
+                    f"{', pinned' if self.traffic.pinned == model.version else ''}): roll back, pin or change the "
+                    "A/B split first",
+                )
+            self.versions.remove(model.version)
+            if model.source == "watch":
+                self.discard_if_unused(model.path)
+            self.publish_info()
+        await in_thread(release_memory)
+        logger.info("model %s %s unloaded", self.name, model.version)
         return model
 
     async def split(self, weights: Mapping[str, float], policy: TriggerPolicy) -> dict[str, float]:

@@ -78,6 +78,10 @@ class VersionSet(Generic[M]):
             return model, existing
         return existing, (model if model is not existing else None)
 
+    def remove(self, version: str) -> M:
+        """Forget one loaded version ('1.2.0' or 'v1.2.0'); raises VersionNotLoadedError."""
+        return self._models.pop(self.get(version).version)
+
     def evict(self, protect: Collection[str]) -> list[M]:
         """Drop the oldest unprotected versions until at most ``keep_versions`` remain; returns the dropped ones."""
         keep = set(protect)

@@ -71,7 +71,11 @@ def _metadata(model: LoadedModel, manager: ModelManager) -> ModelMetadataRespons
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> ServerMetadata:
     """Server name, version and supported extensions."""
-    return ServerMetadata(name="voiceflow-inference", version=__version__, extensions=["binary_tensor_data"])
+    return ServerMetadata(
+        name="voiceflow-inference",
+        version=__version__,
+        extensions=["binary_tensor_data", "model_configuration", "statistics", "model_repository"],
+    )
 
 
 @router.get("/health/live", response_model=LiveStatus, summary="Server live")

@@ -31,6 +31,7 @@ class _Item:
     done: bool = False
     result: Outputs | None = None
     error: BaseException | None = None
+    head: bool = False  # first request of its batch: the one that stands for the execution in the statistics
     rows: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,10 @@ class MicroBatcher:
         """Run ``audio`` [B, WINDOW_SAMPLES] (validated float32) as part of a batch; returns its own outputs.
 
         Raises whatever the batched run raised (every caller of a failed batch gets the error)."""
+        return self.run_counted(audio)[0]
+
+    def run_counted(self, audio: np.ndarray) -> tuple[Outputs, bool]:
+        """:meth:`run`, and whether this request came first in its batch (so each execution is counted once)."""
         item = _Item(audio)
         with self._cond:
             self._pending.append(item)
@@ -94,7 +99,7 @@ class MicroBatcher:
             raise item.error
         if item.result is None:  # pragma: no cover - done implies a result or an error
             raise RuntimeError("micro-batcher lost a result")
-        return item.result
+        return item.result, item.head
 
     def _pending_rows(self) -> int:
         return sum(i.rows for i in self._pending)
@@ -121,6 +126,7 @@ class MicroBatcher:
         except BaseException as exc:  # every caller of this batch gets the failure
             for item in batch:
                 item.error = exc
+        batch[0].head = True
         with self._cond:
             for item in batch:
                 item.done = True

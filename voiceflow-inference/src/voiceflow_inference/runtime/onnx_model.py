@@ -14,6 +14,23 @@ from voiceflow_inference.runtime.audio_input import InputError, check_audio
 from voiceflow_inference.runtime.memory_arena import capped_arena_entries
 from voiceflow_inference.runtime.micro_batcher import MicroBatcher
 
+#: Open Inference Protocol datatypes by ONNX Runtime's type string (``NodeArg.type``).
+OIP_DATATYPES = {
+    "tensor(bool)": "BOOL",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(string)": "BYTES",
+}
+
 
 class InferenceEngine:
     """An ONNX Runtime session for one contract model.
@@ -69,9 +86,7 @@ class InferenceEngine:
             return [d if isinstance(d, int) else -1 for d in dims]
 
         def _dtype(type_str: str) -> str:
-            return {"tensor(float)": "FP32", "tensor(float16)": "FP16", "tensor(double)": "FP64"}.get(
-                type_str, type_str
-            )
+            return OIP_DATATYPES.get(type_str, type_str)
 
         return {
             "inputs": [
@@ -87,10 +102,16 @@ class InferenceEngine:
     def run(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """Run float32 audio [B, WINDOW_SAMPLES]; returns every graph output by name. Raises InputError on bad
         audio."""
-        data = check_audio(audio)
+        return self.execute(check_audio(audio))[0]
+
+    def execute(self, data: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+        """Run audio that :func:`~voiceflow_inference.runtime.audio_input.check_audio` has already accepted; returns
+        the outputs and the executions this call stands for (1; with micro-batching 0 when it joined another
+        caller's batch)."""
         if self.batcher is not None:
-            return self.batcher.run(data)
-        return self._run_session(data)
+            outputs, head = self.batcher.run_counted(data)
+            return outputs, int(head)
+        return self._run_session(data), 1
 
     def _run_session(self, data: np.ndarray) -> dict[str, np.ndarray]:
         results = self.session.run(None, {self.input_name: data})
