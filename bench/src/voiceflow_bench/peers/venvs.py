@@ -36,7 +36,7 @@ def requirements(peer: Peer) -> list[str]:
 
 def venv_python(root: Path, peer: Peer) -> Path:
     """The peer venv's interpreter."""
-    return root / peer.name / "bin" / "python"
+    return (root / peer.name / "bin" / "python").absolute()  # absolute: some peers run from another folder
 
 
 def is_built(root: Path, peer: Peer) -> bool:

@@ -45,6 +45,17 @@ class OrtModel(Model):  # type: ignore[misc]
         self.ready = True
         return True
 
+    def __getstate__(self) -> dict[str, Any]:
+        # KServe's multi-worker server pickles the registered models into each spawned worker: ship the path, and
+        # let every worker open its own session.
+        state = dict(self.__dict__)
+        state["session"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.session = create_session(self.path)
+
     def predict(self, payload: InferRequest, headers: Any = None, response_headers: Any = None) -> InferResponse:
         audio = payload.inputs[0].as_numpy()
         (probs,) = self.session.run([self.output_name], {self.input_name: audio})
