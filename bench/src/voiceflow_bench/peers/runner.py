@@ -197,11 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--peers", default=",".join(SERVERS), help=f"servers to run, comma-separated (default: {','.join(SERVERS)})"
     )
-    parser.add_argument("--requests", type=int, default=800, help="requests per concurrency level (default 800)")
+    parser.add_argument("--requests", type=int, default=600, help="requests per concurrency level (default 600)")
     parser.add_argument(
         "--c1-runs", type=int, default=300, help="c=1 round trips per server, interleaved with bare ORT (default 300)"
     )
-    parser.add_argument("--level-seconds", type=float, default=20.0, help="cap on one concurrency level (default 20 s)")
+    parser.add_argument("--level-seconds", type=float, default=15.0, help="cap on one concurrency level (default 15 s)")
     parser.add_argument(
         "--bare-seconds", type=float, default=1.0, help="seconds per bare ORT throughput point (default 1)"
     )

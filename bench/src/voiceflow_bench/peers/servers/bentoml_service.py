@@ -30,7 +30,7 @@ class OrtService:
         self.input_name = os.environ["PEER_INPUT"]
         self.output_name = os.environ["PEER_OUTPUT"]
 
-    @bentoml.api  # type: ignore[misc]
+    @bentoml.api  # type: ignore[misc,untyped-decorator]
     def infer(self, audio: str, shape: list[int]) -> dict[str, Any]:
         data = np.frombuffer(base64.b64decode(audio), dtype="<f4").reshape(shape)
         (probs,) = self.session.run([self.output_name], {self.input_name: data})

@@ -22,7 +22,7 @@ def make_infer(path: str, input_name: str, output_name: str) -> Any:
     """One batched inference callable with its own session (Triton runs one per instance)."""
     session = create_session(path)
 
-    @batch  # type: ignore[misc]
+    @batch  # type: ignore[misc,untyped-decorator]
     def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
         (probs,) = session.run([output_name], {input_name: inputs[input_name]})
         return {output_name: np.asarray(probs, dtype=np.float32)}
