@@ -27,6 +27,7 @@ class Target:
     request: Request  # one window, in the server's protocol
     oip_model: str | None  # binary OIP: c=1 goes through tritonclient
     rss_mb: Callable[[], float]
+    cpu_s: Callable[[], float]  # CPU seconds used so far by the server's process tree
 
     @property
     def url(self) -> str:
@@ -90,6 +91,7 @@ def measure(target: Target, bare_call: Call, plan: Plan, tick: Callable[[str], N
         "throughput": [],
     }
     failures = server.failures
+    cpu_before, sent = target.cpu_s(), 0
     for concurrency, total in plan.levels:
         note(f"throughput c={concurrency}")
         result = measure_throughput(
@@ -104,8 +106,11 @@ def measure(target: Target, bare_call: Call, plan: Plan, tick: Callable[[str], N
         out["throughput"].append(result.to_dict())
         out[f"rps_c{concurrency}"] = result.rps
         failures += result.latency.failures
+        sent += result.requests + plan.warmup
     out["max_throughput_rps"] = max((p["rps"] for p in out["throughput"]), default=float("nan"))
     out["failed_requests"] = failures
+    # Server CPU per request over the whole sweep (warm-ups included): less sensitive to a busy machine than req/s.
+    out["cpu_ms_per_request"] = round((target.cpu_s() - cpu_before) * 1000.0 / max(1, sent), 3)
     out["rss_mb"] = target.rss_mb()
     return out
 

@@ -63,6 +63,18 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_ticks(pid: int) -> int:
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    return 0
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its live descendants."""
+    return sum(_cpu_ticks(p) for p in descendants(pid)) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and all its descendants, MiB (shared pages are counted once per process)."""
     return round(sum(_rss_kib(p) for p in descendants(pid)) / 1024.0, 1)
@@ -122,6 +134,10 @@ class PeerProcess:
         self.remember_tree()
         return tree_rss_mb(self.pid)
 
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the server's process tree."""
+        return tree_cpu_s(self.pid)
+
     def log_tail(self, lines: int = 6) -> str:
         """The last lines of the server's output, on one line."""
         try:
@@ -160,4 +176,4 @@ class PeerProcess:
         self.stop()
 
 
-__all__ = ["Launch", "PeerProcess", "PeerStartError", "descendants", "tree_rss_mb"]
+__all__ = ["Launch", "PeerProcess", "PeerStartError", "descendants", "tree_cpu_s", "tree_rss_mb"]

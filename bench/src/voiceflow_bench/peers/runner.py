@@ -36,7 +36,7 @@ from voiceflow_bench.peers.lineup import PEERS
 from voiceflow_bench.peers.measure import Plan, Target, levels_for, measure
 from voiceflow_bench.peers.peer import Peer
 from voiceflow_bench.peers.plot import peers_plot
-from voiceflow_bench.peers.process import PeerProcess, PeerStartError, tree_rss_mb
+from voiceflow_bench.peers.process import PeerProcess, PeerStartError, tree_cpu_s, tree_rss_mb
 from voiceflow_bench.peers.table import SCHEMA, ServerRow, markdown, print_table
 from voiceflow_bench.serving.audio import window_batch
 from voiceflow_bench.serving.bare_ort import best_batched_throughput
@@ -49,6 +49,7 @@ from voiceflow_models.benchmarks.latency import host_info
 PROG = "python -m voiceflow_bench.peers.runner"
 VOICEFLOW = "voiceflow"
 VOICEFLOW_BATCHING = "voiceflow-batching"
+VOICEFLOW_BASELINE = "voiceflow-baseline"  # only with --voiceflow-baseline: another revision's server, same run
 SERVERS = (VOICEFLOW, VOICEFLOW_BATCHING, *(p.name for p in PEERS))
 CONCURRENCY = (1, 4, 16, 64)
 
@@ -66,11 +67,27 @@ def _peer_version(python: Path, peer: Peer) -> str:
     return out.stdout.strip()
 
 
+def _baseline_env(source: Path) -> dict[str, str]:
+    """PYTHONPATH that serves ``source``'s voiceflow-inference (and contract, when it has one) ahead of ours."""
+    paths = [source / "voiceflow-inference" / "src", source / "contract" / "src"]
+    ours = os.environ.get("PYTHONPATH", "")
+    return {"PYTHONPATH": os.pathsep.join([*(str(p.resolve()) for p in paths if p.is_dir()), ours])}
+
+
 def _voiceflow_row(
-    name: str, model: Path, registry_url: str, work: Path, bare_call: Call, plan: Plan, tick: Callable[[str], None]
+    name: str,
+    model: Path,
+    registry_url: str,
+    work: Path,
+    bare_call: Call,
+    plan: Plan,
+    tick: Callable[[str], None],
+    baseline: Path | None = None,
 ) -> ServerRow:
     batching = name == VOICEFLOW_BATCHING
     label = "voiceflow (micro-batching)" if batching else "voiceflow"
+    if name == VOICEFLOW_BASELINE and baseline is not None:
+        label = f"voiceflow (baseline: {baseline.name})"
     settings = (
         "1 uvicorn worker, micro-batcher max_batch 16, max_delay 0 ms, 2 concurrent"
         if batching
@@ -78,11 +95,15 @@ def _voiceflow_row(
     )
     row = ServerRow(label, voiceflow_version, "OIP binary", settings)
     env = {"VOICEFLOW_ORT__INTRA_OP_THREADS": "1", **(BATCHING_ENV if batching else {})}
+    if name == VOICEFLOW_BASELINE and baseline is not None:
+        env.update(_baseline_env(baseline))
     tick("starting")
     try:
         with ServerProcess(registry_url=registry_url, work_dir=work / name, env=env) as server:
             request = oip_binary_request("fast-cnn", window_batch(1))
-            target = Target(server.port, request, "fast-cnn", lambda: tree_rss_mb(server.pid))
+            target = Target(
+                server.port, request, "fast-cnn", lambda: tree_rss_mb(server.pid), lambda: tree_cpu_s(server.pid)
+            )
             return row.fill(measure(target, bare_call, plan, tick), 0.0)
     except ServerError as exc:
         row.status, row.reason = "not run", f"did not start: {str(exc)[:300]}"
@@ -106,7 +127,7 @@ def _peer_row(
     process = PeerProcess(peer.launch(python, model, port, work / peer.name), work / f"{peer.name}.log", port)
     try:
         with process:
-            target = Target(port, peer.request(window_batch(1)), peer.oip_model, process.rss_mb)
+            target = Target(port, peer.request(window_batch(1)), peer.oip_model, process.rss_mb, process.cpu_s)
             return row.fill(measure(target, bare_call, plan, tick), 0.0)
     except PeerStartError as exc:
         row.status, row.reason = "not run", f"did not start: {str(exc)[:300]}"
@@ -125,6 +146,7 @@ def run_peers(
     bare_seconds: float,
     bare_batches: Sequence[int],
     progress: bool = True,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     """The whole run; returns the JSON document."""
     started, load_start = time.perf_counter(), _loadavg()
@@ -144,8 +166,8 @@ def run_peers(
     with bare_caller(model_path, 1) as bare_call:
         for name in names:
             bar.set_description(name)
-            if name in (VOICEFLOW, VOICEFLOW_BATCHING):
-                rows.append(_voiceflow_row(name, model_path, registry_url, work, bare_call, plan, tick))
+            if name in (VOICEFLOW, VOICEFLOW_BATCHING, VOICEFLOW_BASELINE):
+                rows.append(_voiceflow_row(name, model_path, registry_url, work, bare_call, plan, tick, baseline))
             else:
                 peer = next(p for p in PEERS if p.name == name)
                 rows.append(_peer_row(peer, venv_root, model_path, work, bare_call, plan, tick))
@@ -214,6 +236,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--work-dir", type=Path, help="keep registry, logs and model here (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--voiceflow-baseline",
+        type=Path,
+        metavar="SRC",
+        help="also serve another revision (a folder with voiceflow-inference/src, e.g. a `git archive` of main) in the "
+        "same run, as the row before ours: before/after side by side",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -233,12 +262,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model is not None and not args.model.is_file():
         console.print(f"[red]--model: file not found: {args.model}")
         return 2
+    if args.voiceflow_baseline is not None:
+        if not (args.voiceflow_baseline / "voiceflow-inference" / "src").is_dir():
+            console.print(f"[red]--voiceflow-baseline: no voiceflow-inference/src under {args.voiceflow_baseline}")
+            return 2
+        names.append(VOICEFLOW_BASELINE)
     plan = Plan(args.c1_runs, levels_for(CONCURRENCY, args.requests), args.level_seconds)
     with tempfile.TemporaryDirectory(prefix="voiceflow-peers-") as tmp:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         doc = run_peers(
-            [n for n in SERVERS if n in names],
+            [n for n in (VOICEFLOW_BASELINE, *SERVERS) if n in names],
             model=args.model,
             work=work,
             venv_root=args.venvs,
@@ -246,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bare_seconds=args.bare_seconds,
             bare_batches=(1, 4, 16, 32),
             progress=not args.no_progress,
+            baseline=args.voiceflow_baseline,
         )
     rows = [ServerRow(**r) for r in doc["rows"]]
     host, best = doc["host"], doc["bare_ort"]["best_windows_per_s"]

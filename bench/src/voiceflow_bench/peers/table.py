@@ -36,6 +36,7 @@ class ServerRow:
     max_throughput_rps: float | None = None
     ratio_to_bare: float | None = None
     rss_mb: float | None = None
+    cpu_ms_per_request: float | None = None
     failed_requests: int | None = None
     throughput: list[dict[str, Any]] = field(default_factory=list)
 
@@ -75,12 +76,13 @@ def render(rows: Sequence[ServerRow], title: str, bare_best: float) -> Table:
         ("best req/s", "right"),
         (f"/ bare ORT best ({bare_best:,.0f})", "right"),
         ("RSS MiB", "right"),
+        ("server CPU ms/req", "right"),
         ("settings / reason", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         if row.status != "ok":
-            table.add_row(row.server, row.version, row.protocol, "-", "-", "-", "-", "-", f"not run: {row.reason}")
+            table.add_row(row.server, row.version, row.protocol, "-", "-", "-", "-", "-", "-", f"not run: {row.reason}")
             continue
         rates = " / ".join(_cell(r, 0) for r in (row.rps_c1, row.rps_c4, row.rps_c16, row.rps_c64))
         settings = row.settings + (f"; {row.failed_requests} failed" if row.failed_requests else "")
@@ -93,6 +95,7 @@ def render(rows: Sequence[ServerRow], title: str, bare_best: float) -> Table:
             _cell(row.max_throughput_rps, 0),
             _cell(row.ratio_to_bare),
             _cell(row.rss_mb, 0),
+            _cell(row.cpu_ms_per_request),
             settings,
         )
     return table
@@ -102,8 +105,8 @@ def markdown(rows: Sequence[ServerRow], bare_best: float) -> str:
     """The same table as Markdown (for docs/PERFORMANCE_ANALYSIS.md)."""
     lines = [
         "| server | version | protocol | c=1 overhead p50 / p99 (ms) | req/s c=1 / 4 / 16 / 64 | best req/s "
-        f"| / bare ORT best ({bare_best:,.0f}/s) | RSS MiB | settings |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| / bare ORT best ({bare_best:,.0f}/s) | RSS MiB | server CPU ms/req | settings |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if row.status != "ok":
@@ -115,7 +118,7 @@ def markdown(rows: Sequence[ServerRow], bare_best: float) -> str:
         lines.append(
             f"| {row.server} | {row.version} | {row.protocol} | {_cell(row.c1_overhead_p50_ms)} / "
             f"{_cell(row.c1_overhead_p99_ms)} | {rates} | {_cell(row.max_throughput_rps, 0)} | "
-            f"{_cell(row.ratio_to_bare)} | {_cell(row.rss_mb, 0)} | {row.settings} |"
+            f"{_cell(row.ratio_to_bare)} | {_cell(row.rss_mb, 0)} | {_cell(row.cpu_ms_per_request)} | {row.settings} |"
         )
     return "\n".join(lines) + "\n"
 
