@@ -50,15 +50,16 @@ def peers_plot(doc: dict[str, Any], path: Path) -> Path | None:
     ys = range(len(rows))
     right.barh(ys, p50, color=[colours[n] for n in names], alpha=0.85, label="p50")
     right.scatter(p99, ys, marker="|", s=300, color="black", label="p99", zorder=3)
-    for y, value in zip(ys, p50, strict=True):
-        right.text(value, y, f" {value:.2f}", va="center", fontsize=8)
+    for y, value, tail in zip(ys, p50, p99, strict=True):  # the label right of both the bar and the p99 tick
+        right.text(max(value, tail) * 1.08, y, f" {value:.2f}", va="center", fontsize=8)
     right.set_yticks(list(ys), names, fontsize=8)
     right.invert_yaxis()
     right.set_xscale("symlog", linthresh=1.0)
     right.set_xlabel("c=1 round trip minus bare ORT alongside (ms, symlog)")
     right.set_title("Serving overhead at concurrency 1", fontsize=11)
     right.grid(alpha=0.3, axis="x")
-    right.legend(fontsize=8, loc="lower right")
+    right.set_xlim(0, max([*p50, *p99, 1.0]) * 2.5)  # room for the labels
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     host = doc["host"]
     fig.suptitle(
         f"VoiceFlow and its peers, one run on {host['cpu']} x{host['cpu_count']} "
