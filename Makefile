@@ -36,7 +36,7 @@ PYTEST_ARGS ?= --durations=10
 
 
 .PHONY: help setup lint typecheck imports test test-contract test-models test-inference test-e2e demo \
-        train export optimize validate benchmark publish serve deploy load bench bench-quick chaos clean \
+        train export optimize validate benchmark publish serve deploy load bench bench-quick bench-peers chaos clean \
         real-sample real-sample-der k8s-validate k8s-config scale-demo image-test
 
 help: ## list the targets
@@ -193,6 +193,14 @@ bench: $(STAMP) ## the performance suite: one table + artifacts/bench/bench.{jso
 
 bench-quick: $(STAMP) ## short form of bench (< 60 s; tests/bench runs it)
 	$(PY) -m voiceflow_bench.suite --quick --output $(ARTIFACTS)/bench/bench-quick.json $(ARGS)
+
+# One venv per peer from the package registry at pinned versions (voiceflow_bench/peers/*.py; stamp-checked, built
+# once), then one run: not part of `make test`. ARGS="--peers voiceflow,pytriton --requests 400" narrows it.
+PEER_VENVS ?= .cache/peer-venvs
+bench-peers: $(STAMP) ## VoiceFlow beside KServe, MLServer, LitServe, BentoML, PyTriton: artifacts/bench/peers.{json,png,md}
+	$(PY) -m voiceflow_bench.peers.venvs --root $(PEER_VENVS)
+	$(PY) -m voiceflow_bench.peers.runner --venvs $(PEER_VENVS) --output $(ARTIFACTS)/bench/peers.json \
+		--markdown $(ARTIFACTS)/bench/peers.md $(ARGS)
 
 demo: setup real-sample ## the whole workflow end to end (train, publish, serve, stream synthetic + real speech, hot reload, roll back)
 	$(PY) -m demo --registry $(REGISTRY) --artifacts $(ARTIFACTS)/demo --model $(MODEL) --experiment $(EXPERIMENT)

@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, registry: Any | None = None,
         app.include_router(module.router)
     if settings.demo_page:
         app.include_router(demo_page.router)
+    app.router.routes.insert(0, oip.LeanInferRoute())  # first: binary OIP infer skips FastAPI's dependency solving
     Instrumentator(registry=service_metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
     # Added last = outermost: oversized bodies are refused before anything else reads them.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)

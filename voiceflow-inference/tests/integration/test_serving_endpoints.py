@@ -422,3 +422,23 @@ def test_odd_model_names_and_versions_get_json_4xx(client: httpx.Client, audio, 
         )
         assert resp.status_code == 422 and "version" in resp.json()["error"], (endpoint, resp.text)
     assert client.get("/ready").json()["version"] == "1.1.0"
+
+
+def test_lean_infer_route_serves_infer_and_leaves_the_rest_to_fastapi(server, client: httpx.Client, tc, audio) -> None:
+    """``oip.LeanInferRoute`` answers ``POST /v2/models/{name}/infer`` (first in the route table); another method or
+    a name FastAPI refuses falls through to the FastAPI route, so they answer as the FastAPI-only versioned route does;
+    the HTTP metrics keep the route template."""
+    from voiceflow_inference.routers.oip import LeanInferRoute
+
+    assert isinstance(server.app.router.routes[0], LeanInferRoute)
+    batch = audio(1)
+    tensor = triton.InferInput("audio", list(batch.shape), "FP32")
+    tensor.set_data_from_numpy(batch, binary_data=True)
+    assert tc.infer("fast-cnn", [tensor]).as_numpy("speaker_embeddings").shape[0] == 1
+    lean, fastapi_only = "/v2/models/fast-cnn/infer", "/v2/models/fast-cnn/versions/1.1.0/infer"
+    assert client.get(lean).status_code == client.get(fastapi_only).status_code == 405
+    long_name = "x" * 129
+    refused = client.post(f"/v2/models/{long_name}/infer", content=b"{}")
+    assert refused.status_code == client.post(f"/v2/models/{long_name}/versions/1.1.0/infer", content=b"{}").status_code
+    assert refused.status_code == 422
+    assert 'handler="/v2/models/{name}/infer"' in client.get("/metrics").text
