@@ -76,4 +76,6 @@ def test_quick_suite_prints_the_table_and_writes_complete_json(tmp_path: Path) -
     assert len(raw["roundtrip"]["OIP infer binary"]["samples_ms"]) == raw["roundtrip"]["OIP infer binary"]["n"]
     for picture in ("quick-latency.png", "quick-throughput.png", "quick-rss.png"):  # voiceflow_bench.plots
         assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG", picture
-    assert doc["wall_s"] < 120 and wall < 180  # the quick form must stay quick (60 s on an idle box)
+    # How long it took is printed, not asserted: no test may depend on the machine's speed (the subprocess timeout
+    # above only guards against a hang).
+    print(f"bench --quick: {doc['wall_s']:.0f} s in the suite, {wall:.0f} s with start-up")
