@@ -127,12 +127,13 @@ def test_splits_are_disjoint():
         VoiceSplits(num_train=1, num_val=0, num_test=0)
 
 
-def test_generation_speed_and_sample_rate():
+def test_generation_length_and_sample_rate():
+    # Generation speed is a benchmark figure (docs/PERFORMANCE_ANALYSIS.md), printed here, never asserted: no test
+    # may depend on how fast the machine is.
     start = time.perf_counter()
     conv = make_test_conversations(1, seed=2, duration_s=30.0)[0]
-    elapsed = time.perf_counter() - start
-    assert conv.duration_s == 30.0
-    assert elapsed < 10.0, f"30 s of conversation took {elapsed:.1f} s"
+    print(f"30 s of conversation synthesised in {time.perf_counter() - start:.2f} s")
+    assert conv.duration_s == 30.0 and len(conv.audio) == 30 * conv.sample_rate
     low = make_test_conversations(1, seed=2, duration_s=5.0, sample_rate=16000)[0]
     assert low.sample_rate == 16000 and len(low.audio) == 5 * 16000
 

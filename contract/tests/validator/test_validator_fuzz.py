@@ -2,8 +2,9 @@
 
 Promises under test, for every generated file:
 * it never crashes: the answer is always a ValidationReport, never an exception, never ``validator.error``;
-* it never hangs: each file is judged within ``BOUND_S`` wall-clock seconds (inference runs are terminated after
-  ``RUN_TIMEOUT_S``, see ``validator.runner.BoundedSession`` and test_runner.py);
+* it never hangs: inference runs are terminated after ``RUN_TIMEOUT_S`` (``validator.runner.BoundedSession``, see
+  test_runner.py), so a hang shows as this test's pytest timeout (no wall-clock assertion: that would depend on the
+  machine);
 * it never accepts a broken file: a mutation that breaks the contract is never ``passed``, and whenever a report does
   pass, an independent ONNX Runtime session confirms the file really honours the contract (the oracle).
 
@@ -13,7 +14,6 @@ Fast budgets run in ``make test``; the ``slow`` variants (10x the examples) run 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from onnx import TensorProto, helper, numpy_helper
 from voiceflow_contract.schemas.report import CheckStatus, ValidationReport
 from voiceflow_contract.validator import validate_model_contract
 
-BOUND_S = 20.0  # per-file wall-clock bound (generous: the box is shared by many test runs)
 RUN_TIMEOUT_S = 2.0  # per-inference bound handed to the validator
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 SLOW = settings(max_examples=2000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -61,11 +60,10 @@ def really_honours_contract(data: bytes) -> bool:
 def judge(path: Path, data: bytes) -> ValidationReport:
     """Validate ``data`` written to ``path``; assert the three promises that hold for every file."""
     path.write_bytes(data)
-    start = time.monotonic()
+    # A file that made the validator hang would end this test at pytest's timeout; how long a validation takes is
+    # not asserted (it depends on the machine).
     report = validate_model_contract(path, measure_latency=False, run_timeout_s=RUN_TIMEOUT_S)
-    elapsed = time.monotonic() - start
     assert isinstance(report, ValidationReport)
-    assert elapsed < BOUND_S, f"validator took {elapsed:.1f} s"
     failed = {c.name for c in report.failed_checks}
     assert "validator.error" not in failed, report.failed_checks
     assert report.passed == (not failed)
