@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from voiceflow_contract.diarization import METHODS, VAD_KINDS, StreamingDiarizer, make_vad
+from voiceflow_contract.diarization import BOUNDARIES, METHODS, VAD_KINDS, StreamingDiarizer, make_vad
 from voiceflow_contract.schemas import DiarizationCalibration
 
 
 def test_defaults_are_what_models_calibrated_before_the_fields_existed() -> None:
     block = DiarizationCalibration()
-    assert (block.method, block.vad, block.threshold) == ("cohesion", "energy", 0.8)
+    assert (block.method, block.vad, block.threshold, block.boundary) == ("cohesion", "energy", 0.8, "midpoint")
 
 
 @pytest.mark.parametrize("threshold", [-1.0, -0.3, 0.0, 0.6, 1.0])
@@ -31,6 +31,9 @@ def test_methods_and_vads_of_the_schema_are_the_code_s() -> None:
     schema = DiarizationCalibration.model_json_schema()["properties"]
     assert set(schema["method"]["enum"]) == set(METHODS)
     assert set(schema["vad"]["enum"]) == set(VAD_KINDS)
+    assert set(schema["boundary"]["enum"]) == set(BOUNDARIES)
+    for boundary in BOUNDARIES:
+        StreamingDiarizer(boundary=boundary)
     for method in METHODS:
         StreamingDiarizer(method=method)
     make_vad("energy")

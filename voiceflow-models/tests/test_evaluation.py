@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from voiceflow_contract.diarization import Segment
+from voiceflow_contract.diarization import BOUNDARIES, Segment
 from voiceflow_contract.schemas import DiarizationCalibration
 from voiceflow_models.evaluation.accuracy_report import evaluate
 from voiceflow_models.evaluation.baselines import evaluate_oracle, one_speaker_theory_der, one_speaker_vectors
@@ -66,12 +66,17 @@ def test_calibration_uses_validation_voices_and_travels_to_metadata(
     assert len(cal["grid"]) == 6 and cal["validation_conversations"] == len(fit_conversations)
     assert cal["method"] in CALIBRATION_METHODS
     best = min(cal["grid"], key=lambda g: (g["der_collar_025"], g["der_collar_0"]))
-    assert cal["validation_der_collar_025"] == best["der_collar_025"]
+    # Then the speaker-change rule for that choice: the default first (a tie keeps it), the chosen one's DER recorded.
+    assert [g["boundary"] for g in cal["boundary_grid"]] == list(BOUNDARIES)
+    assert cal["boundary_grid"][0]["der_collar_025"] == best["der_collar_025"]
+    chosen = min(cal["boundary_grid"], key=lambda g: (g["der_collar_025"], g["der_collar_0"]))
+    assert cal["boundary"] == chosen["boundary"] and cal["validation_der_collar_025"] == chosen["der_collar_025"]
+    assert all((g["vector"], g["method"]) == (cal["vector"], cal["method"]) for g in cal["boundary_grid"])
     doc = evaluate(tiny_onnx.path, heldout_conversations[:1], baselines=False, calibration=cal)
     assert doc["vector_output"] == cal["vector"] and doc["calibration"]["threshold"] == cal["threshold"]
     block = DiarizationCalibration.model_validate(doc["diarization"])  # what release.publish writes
     assert (block.vector, block.threshold, block.hop_s) == (cal["vector"], cal["threshold"], 0.5)
-    assert block.method == cal["method"]
+    assert block.method == cal["method"] and block.boundary == cal["boundary"]
 
 
 def test_torch_eager_side_by_side(tiny_network):

@@ -6,6 +6,7 @@ vector online, ``finalize`` re-clusters the whole session and turns the windows 
 them.
 """
 
+from voiceflow_contract.diarization.boundaries import BOUNDARIES, Boundary
 from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.framing import frame_audio
 from voiceflow_contract.diarization.online import OnlineClusterer, looks_like_probabilities, to_unit_vector
@@ -24,8 +25,10 @@ from voiceflow_contract.diarization.vad import frame_energy_db, is_speech, speec
 from voiceflow_contract.diarization.vad_select import VAD_KINDS, VadKind, WindowVad, energy_vad, make_vad
 
 __all__ = [
+    "BOUNDARIES",
     "METHODS",
     "VAD_KINDS",
+    "Boundary",
     "DiarizationError",
     "EmbedFn",
     "Method",

@@ -8,7 +8,7 @@ A region is ``(start_s, end_s, label)`` with label -1 for non-speech.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,28 +48,36 @@ def mode_filter(labels: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.int
     return out
 
 
-def owned_spans(windows: Sequence[Window]) -> list[tuple[float, float, int]]:
+def owned_spans(windows: Sequence[Window], cuts: Mapping[int, float] | None = None) -> list[tuple[float, float, int]]:
     """(lo, hi, window index): each window owns the span between the midpoints to its neighbours' centres, within
-    its own extent."""
+    its own extent; ``cuts`` (``{i: t}``) moves the border between windows ``i`` and ``i + 1`` to ``t`` (kept
+    between their centres)."""
     spans: list[tuple[float, float, int]] = []
     n = len(windows)
+    borders = cuts or {}
+    centres = [0.5 * (w.start + w.end) for w in windows]
+
+    def border(i: int) -> float:
+        # The border between windows i and i + 1: half-way between their centres unless a cut moves it.
+        mid = 0.5 * (centres[i] + centres[i + 1])
+        return min(max(borders.get(i, mid), centres[i]), centres[i + 1])
+
     for i, w in enumerate(windows):
-        centre = 0.5 * (w.start + w.end)
         lo, hi = w.start, w.end
         if i > 0:
-            prev = windows[i - 1]
-            lo = max(lo, 0.5 * (centre + 0.5 * (prev.start + prev.end)))
+            lo = max(lo, border(i - 1))
         if i + 1 < n:
-            nxt = windows[i + 1]
-            hi = min(hi, 0.5 * (centre + 0.5 * (nxt.start + nxt.end)))
+            hi = min(hi, border(i))
         if hi - lo > TIME_EPS:
             spans.append((lo, hi, i))
     return spans
 
 
-def labelled_regions(windows: Sequence[Window], labels: npt.NDArray[np.int64]) -> list[Region]:
-    """Each window's owned span with its label."""
-    return [(lo, hi, int(labels[i])) for lo, hi, i in owned_spans(windows)]
+def labelled_regions(
+    windows: Sequence[Window], labels: npt.NDArray[np.int64], cuts: Mapping[int, float] | None = None
+) -> list[Region]:
+    """Each window's owned span (borders moved by ``cuts``, see ``owned_spans``) with its label."""
+    return [(lo, hi, int(labels[i])) for lo, hi, i in owned_spans(windows, cuts)]
 
 
 def merge_regions(regions: list[Region]) -> list[Region]:

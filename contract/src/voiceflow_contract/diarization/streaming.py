@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from voiceflow_contract.diarization.boundaries import BOUNDARIES, Boundary, margin_cuts
 from voiceflow_contract.diarization.errors import DiarizationError
 from voiceflow_contract.diarization.online import OnlineClusterer, Transform
 from voiceflow_contract.diarization.recluster import METHODS, Method, recluster_session, refine_cohesion
@@ -93,6 +94,8 @@ class StreamingDiarizer:
         method: the final pass (``recluster``): ``ahc`` (threshold) or ``spectral`` (eigengap count) re-cluster the
             whole session from scratch (any embedding), ``cohesion`` refines the online labels (fast-cnn's original).
         final_threshold: ``ahc`` stops merging below this cosine similarity between session-centred clusters.
+        boundary: where ``finalize`` puts a speaker change between two windows (``boundaries``): ``midpoint``
+            half-way between their centres, ``margin`` where their similarity margin to the two speakers crosses zero.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class StreamingDiarizer:
         min_speech_s: float = 0.1,
         method: Method = DEFAULT_METHOD,
         final_threshold: float = DEFAULT_FINAL_THRESHOLD,
+        boundary: Boundary = "midpoint",
     ) -> None:
         if window_s <= 0:
             raise DiarizationError(f"window_s: must be positive, got {window_s}")
@@ -152,6 +156,9 @@ class StreamingDiarizer:
         if not -1.0 <= final_threshold <= 1.0:
             raise DiarizationError(f"final_threshold: cosine similarity must be within [-1, 1], got {final_threshold}")
         self.method: Method = method
+        if boundary not in BOUNDARIES:
+            raise DiarizationError(f"boundary: must be one of {', '.join(BOUNDARIES)}; got {boundary!r}")
+        self.boundary: Boundary = boundary
         self.final_threshold = float(final_threshold)
         self.clusterer = OnlineClusterer(threshold=threshold, max_speakers=max_speakers, transform=transform)
         self._windows: list[Window] = []
@@ -249,7 +256,8 @@ class StreamingDiarizer:
         if not self._windows:
             return []
         labels = mode_filter(self._final_labels(), self.smoothing)
-        merged = merge_regions(labelled_regions(self._windows, labels))
+        cuts = margin_cuts(self._windows, labels) if self.boundary == "margin" else None
+        merged = merge_regions(labelled_regions(self._windows, labels, cuts))
         merged = absorb_short(merged, self.min_segment_s)
         spans = speech_spans(self._windows, self.frame_s, self.min_silence_s, self.min_speech_s)
         merged = trim_to_activity(merged, spans, min(self.min_speech_s, self.min_segment_s))

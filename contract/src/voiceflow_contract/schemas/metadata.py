@@ -138,6 +138,12 @@ class DiarizationCalibration(StrictModel):
         default="energy", description="Window VAD: energy + spectral flatness, or Silero VAD (ONNX, ONNX Runtime)"
     )
     hop_s: float = Field(default=0.5, gt=0, le=1, description="Window hop the calibration was measured at")
+    boundary: Literal["midpoint", "margin"] = Field(
+        default="midpoint",
+        description="Where a speaker change falls between two windows: midpoint (half-way between their centres) or "
+        "margin (where their similarity margin to the two speakers crosses zero); what models calibrated before this "
+        "field used is midpoint",
+    )
 
 
 class ModelMetadata(StrictModel):

@@ -123,6 +123,7 @@ class DiarizationSession:
                 threshold=calibration.threshold,
                 method=calibration.method,
                 final_threshold=calibration.final_threshold,
+                boundary=calibration.boundary,
             )
             self.vad = make_vad(calibration.vad, threshold_db=self.options.vad_threshold_db)
         else:

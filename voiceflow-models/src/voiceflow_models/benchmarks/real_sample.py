@@ -46,6 +46,8 @@ SAMPLE_RATE_16K = 16_000
 #: The final-pass settings this script (and a GE2E model's calibration) uses: chosen with --sweep on this recording.
 GE2E_METHOD = "spectral"
 GE2E_FINAL_THRESHOLD = -0.1  # the ahc method's best on the sweep; spectral needs none
+#: Where speaker changes fall between windows (StreamingDiarizer ``boundary``): what calibration picks for GE2E.
+GE2E_BOUNDARY = "margin"
 SWEEP = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4)
 VectorFn = Callable[[np.ndarray], np.ndarray]
 
@@ -198,7 +200,7 @@ def measure(sample_dir: Path, sweep: bool = False) -> dict[str, Any]:
     ge2e = Ge2eVectors()
     oracle = oracle_vectors(recording)
     vads = {"energy": make_vad("energy"), "silero": make_vad("silero")}
-    final = {"method": GE2E_METHOD, "final_threshold": GE2E_FINAL_THRESHOLD}
+    final = {"method": GE2E_METHOD, "final_threshold": GE2E_FINAL_THRESHOLD, "boundary": GE2E_BOUNDARY}
     rows: list[dict[str, Any]] = []
 
     def add(system: str, vad: str, fn: VectorFn, **options: Any) -> None:
@@ -206,6 +208,7 @@ def measure(sample_dir: Path, sweep: bool = False) -> dict[str, Any]:
 
     for vad in vads:
         add("ge2e + spectral (final re-clustering)", vad, ge2e, **final)
+        add("ge2e + spectral, midpoint boundary", vad, ge2e, **{**final, "boundary": "midpoint"})
         add("ge2e + ahc at -0.1", vad, ge2e, method="ahc", final_threshold=GE2E_FINAL_THRESHOLD)
         add("ge2e + cohesion (previous finalize)", vad, ge2e, method="cohesion")
         add("one-speaker", vad, one_speaker_vectors, **final)

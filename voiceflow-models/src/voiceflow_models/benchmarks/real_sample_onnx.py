@@ -31,7 +31,7 @@ VADS = ("energy", "silero")
 
 
 def _score(audio: np.ndarray, reference: list[Any], duration: float, fn: VectorFn, cal: dict[str, Any]) -> dict:
-    options = {k: cal[k] for k in ("threshold", "method", "final_threshold") if cal.get(k) is not None}
+    options = {k: cal[k] for k in ("threshold", "method", "final_threshold", "boundary") if cal.get(k) is not None}
     hypothesis = diarize_audio(
         audio, SAMPLE_RATE, fn, hop_s=float(cal.get("hop_s", 0.5)), vad=cal.get("vad", "energy"), **options
     )
@@ -76,7 +76,7 @@ def real_sample_accuracy(
         "metadata": metadata,
         "systems": systems,
         "duration_s": round(recording.duration, 2),
-        "clustering": {k: cal.get(k) for k in ("vector", "threshold", "method", "final_threshold", "vad")},
+        "clustering": {k: cal.get(k) for k in ("vector", "threshold", "method", "final_threshold", "boundary", "vad")},
     }
 
 

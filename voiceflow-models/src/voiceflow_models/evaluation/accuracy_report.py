@@ -51,7 +51,10 @@ def evaluate(
     if calibration is not None:
         output = calibration["vector"]
         model_settings = replace(
-            settings, threshold=calibration["threshold"], method=calibration.get("method", settings.method)
+            settings,
+            threshold=calibration["threshold"],
+            method=calibration.get("method", settings.method),
+            boundary=calibration.get("boundary", settings.boundary),
         )
     systems: dict[str, tuple[VectorFn, DiarizationSettings]] = {}
     if model_path is not None:
@@ -110,6 +113,8 @@ def evaluate(
             doc["diarization"]["threshold"] = threshold
         if model_settings.method is not None:
             doc["diarization"]["method"] = model_settings.method
+        if model_settings.boundary is not None:
+            doc["diarization"]["boundary"] = model_settings.boundary
     return doc
 
 

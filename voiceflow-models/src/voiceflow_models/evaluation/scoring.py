@@ -34,6 +34,7 @@ class DiarizationSettings:
     vad_threshold_db: float = -40.0
     threshold: float | None = None
     method: str | None = None  # StreamingDiarizer's final pass; None = its default
+    boundary: str | None = None  # StreamingDiarizer's speaker-change placement; None = its default (midpoint)
     max_speakers: int | None = None
     baseline_fit_seed: int = 7  # validation-voice conversations the MFCC standardisation is fitted on
     options: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +46,8 @@ class DiarizationSettings:
             opts["threshold"] = self.threshold
         if self.method is not None:
             opts["method"] = self.method
+        if self.boundary is not None:
+            opts["boundary"] = self.boundary
         if self.max_speakers is not None:
             opts["max_speakers"] = self.max_speakers
         return opts

@@ -37,6 +37,7 @@ from voiceflow_models.evaluation.held_out import calibration_windows
 from voiceflow_models.evaluation.timing import benchmark_onnx
 from voiceflow_models.export.parity import DEFAULT_TOLERANCE, ParityReport, compare, ort_runner
 from voiceflow_models.export.recurrent_int8 import RecurrentInt8Decision, recurrent_nodes, try_recurrent_int8
+from voiceflow_models.export.recurrent_plumbing import prune_recurrent_plumbing
 
 #: Offline levels a published file may be saved at (the runtime factory's names); never "all", see the docstring.
 LEVELS: dict[str, Optimization] = {"basic": "basic", "extended": "extended"}
@@ -276,6 +277,13 @@ def optimize_model(
         _copy_metadata(src, optimized)
         parity = compare(ort_runner(src), ort_runner(optimized), tolerance=tolerance)
         parity.raise_if_failed(f"optimised model ({', '.join(steps)}) vs original")
+        if recurrent_nodes(optimized):  # an LSTM encoder: its shape plumbing out, kept only when outputs are equal
+            pruned = Path(tmp) / "pruned.onnx"
+            removed = prune_recurrent_plumbing(optimized, pruned)["nodes_removed"]
+            if removed > 0 and compare(ort_runner(optimized), ort_runner(pruned), tolerance=tolerance).passed:
+                _copy_metadata(src, pruned)
+                optimized = pruned
+                steps.append(f"recurrent shape plumbing removed ({removed} nodes)")
 
         decision = None
         final = optimized
