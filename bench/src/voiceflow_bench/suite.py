@@ -9,6 +9,7 @@
 3. Throughput at concurrency 1/4/16/64 (binary OIP) beside bare ONNX Runtime's best batched throughput.
 4. Hot reload under mixed REST + WebSocket load; RSS over repeated reload cycles.
 5. Streaming: real-time factor of one /ws/diarize session; concurrent real-time sessions with p99 window < 10 ms.
+6. GPU rows: measured only where a GPU is lent (pending otherwise).
 7. The real-speech model (ge2e): batch-1 latency interleaved with fast-cnn, its RTF and concurrent real-time sessions
    (full run only).
 
