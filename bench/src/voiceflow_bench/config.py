@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 SCHEMA = "voiceflow.bench-suite/1"
 MODEL_NAME = "fast-cnn"
+#: The real-speech default model (issue 11), measured beside fast-cnn in its own section.
+REAL_SPEECH_MODEL_NAME = "ge2e"
+#: Issue 11's per-window target for the real-speech model (the seed's fast-cnn p99), batch 1, 1 thread.
+REAL_SPEECH_P99_TARGET_MS = 4.48
 WS_OVERHEAD_TARGET_MS = 1.0
 OIP_BINARY_OVERHEAD_TARGET_MS = 1.0
 THROUGHPUT_FRACTION_TARGET = 0.8
@@ -43,6 +47,7 @@ class SuiteConfig:
     reload_s: float
     reloads: int
     reload_cycles: int
+    real_speech_rounds: int  # interleaved latency rounds of ge2e beside fast-cnn; 0 leaves the section out
 
 
 FULL = SuiteConfig(
@@ -62,6 +67,7 @@ FULL = SuiteConfig(
     reload_s=60.0,
     reloads=20,
     reload_cycles=50,
+    real_speech_rounds=20,
 )
 QUICK = SuiteConfig(
     latency_runs=30,
@@ -80,4 +86,5 @@ QUICK = SuiteConfig(
     reload_s=4.0,
     reloads=2,
     reload_cycles=4,
+    real_speech_rounds=0,
 )

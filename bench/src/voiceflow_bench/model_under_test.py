@@ -1,5 +1,6 @@
-"""The model the suite measures: an untrained fast-cnn exported to the contract's ONNX (latency does not depend on the
-weights' values), validated and published to a temporary file:// registry for the server to pull."""
+"""The models the suite measures, validated and published to a temporary file:// registry for the server to pull: an
+untrained fast-cnn exported to the contract's ONNX (latency does not depend on the weights' values), and the
+real-speech default ge2e (the pretrained encoder with an untrained head, optimised the way publish ships it)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from voiceflow_bench.config import MODEL_NAME
 from voiceflow_contract.errors import ContractError
 from voiceflow_contract.schemas import Accuracy, Architecture, DevicePerformance, Lineage, Training
 from voiceflow_contract.testing import contract_metadata, publish_model_file
+from voiceflow_models.export.optimize import optimize_model
 from voiceflow_models.export.to_onnx import export_onnx
 from voiceflow_models.models.fast_cnn import FastCNN
+from voiceflow_models.models.ge2e import GE2E
 from voiceflow_models.release.publish import model_file_facts
 
 
@@ -26,13 +29,24 @@ def export_fast_cnn(out: Path, seed: int = 0) -> tuple[Path, torch.nn.Module]:
     return out, network
 
 
-def publish_for_serving(model_path: Path, registry_root: Path, version: str = "1.0.0") -> str:
-    """Validate (real validator, no latency re-measure) and publish ``model_path`` as fast-cnn ``version`` to a
+def export_ge2e(out: Path, seed: int = 0, num_speakers: int = 16) -> Path:
+    """GE2E with Resemblyzer's pretrained encoder and an untrained head (``experiment=ge2e_synthetic``'s width),
+    exported, then optimised as publish does (graph optimisation, int8 upper LSTM layers when they hold)."""
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    torch.manual_seed(seed)
+    raw = out.with_name(f"{out.stem}-exported.onnx")
+    export_onnx(GE2E(num_speakers=num_speakers).eval(), raw, check_parity=False)
+    optimize_model(raw, out)
+    return out
+
+
+def publish_for_serving(model_path: Path, registry_root: Path, version: str = "1.0.0", name: str = MODEL_NAME) -> str:
+    """Validate (real validator, no latency re-measure) and publish ``model_path`` as ``name`` ``version`` to a
     file:// registry; returns its URL."""
     facts = model_file_facts(model_path)
     metadata = contract_metadata(
         model_path,
-        MODEL_NAME,
+        name,
         version,
         num_speakers=facts.num_speakers,
         embedding_dim=facts.embedding_dim,
@@ -48,7 +62,7 @@ def publish_for_serving(model_path: Path, registry_root: Path, version: str = "1
     registry_root.mkdir(parents=True, exist_ok=True)
     url = registry_root.resolve().as_uri()
     try:
-        publish_model_file(url, MODEL_NAME, version, model_path, metadata=metadata, num_speakers=facts.num_speakers)
+        publish_model_file(url, name, version, model_path, metadata=metadata, num_speakers=facts.num_speakers)
     except ContractError as exc:
         raise RuntimeError(f"benchmark model fails the contract: {exc}") from exc
     return url

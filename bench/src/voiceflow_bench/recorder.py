@@ -14,8 +14,8 @@ from voiceflow_bench.config import SuiteConfig
 from voiceflow_bench.serving.stats import Row
 
 T = TypeVar("T")
-#: Progress-bar ticks: the nine steps of ``run_suite`` plus the final one.
-STEPS = 10
+#: Progress-bar ticks: the ten steps of ``run_suite`` plus the final one.
+STEPS = 11
 
 
 def finite(value: float, digits: int = 3) -> float:

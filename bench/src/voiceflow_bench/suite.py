@@ -9,6 +9,9 @@
 3. Throughput at concurrency 1/4/16/64 (binary OIP) beside bare ONNX Runtime's best batched throughput.
 4. Hot reload under mixed REST + WebSocket load; RSS over repeated reload cycles.
 5. Streaming: real-time factor of one /ws/diarize session; concurrent real-time sessions with p99 window < 10 ms.
+6. GPU rows: measured only where a GPU is lent (pending otherwise).
+7. The real-speech model (ge2e): batch-1 latency interleaved with fast-cnn, its RTF and concurrent real-time sessions
+   (full run only).
 
 Without --model it exports an untrained fast-cnn (latency does not depend on the weights' values). The server is the
 real one (`voiceflow-inference serve` in a subprocess on 127.0.0.1) reading a temporary file:// registry.
@@ -43,6 +46,7 @@ from voiceflow_bench.report import json_safe, markdown_table, render
 from voiceflow_bench.sections.gpu import gpu_pending
 from voiceflow_bench.sections.hot_reload import hot_reload
 from voiceflow_bench.sections.model import model_rows
+from voiceflow_bench.sections.real_speech_model import real_speech_model
 from voiceflow_bench.sections.serving_overhead import bare_ort, overhead
 from voiceflow_bench.sections.streaming import streaming
 from voiceflow_bench.sections.throughput import batching, throughput
@@ -96,6 +100,7 @@ def run_suite(
             registry_url=url, work_dir=work_dir / "server-batching", watch_dir=None, env=batching_env
         ) as server:
             rec.step("throughput, micro-batching on", lambda: batching(rec, server, model_path, server_threads, best))
+        rec.step("real-speech model (ge2e)", lambda: real_speech_model(rec, model_path, work_dir, env))
         gpu_pending(rec)
         progress.advance(rec.task)
     return {

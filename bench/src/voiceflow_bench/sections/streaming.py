@@ -10,8 +10,8 @@ from voiceflow_bench.serving.stats import Row, at_least, at_most
 from voiceflow_bench.serving.streaming import realtime_capacity, realtime_factor
 
 
-def streaming(rec: Recorder, server: ServerProcess) -> None:
-    """RTF of one session and concurrent real-time capacity."""
+def streaming(rec: Recorder, server: ServerProcess, section: str = "streaming") -> None:
+    """RTF of one session and concurrent real-time capacity (rows and raw results under ``section``)."""
     config = rec.config
     rtf, session = realtime_factor(server.ws_url, seconds=config.rtf_seconds)
     best, levels = realtime_capacity(
@@ -21,7 +21,7 @@ def streaming(rec: Recorder, server: ServerProcess) -> None:
         p99_budget_ms=WINDOW_P99_BUDGET_MS,
         min_windows=config.capacity_min_windows,
     )
-    rec.raw["streaming"] = {
+    rec.raw[section] = {
         "rtf": rtf,
         "rtf_session": {"audio_s": session.audio_s, "wall_s": session.wall_s, "windows": session.windows},
         "rtf_errors": session.errors,
@@ -31,7 +31,7 @@ def streaming(rec: Recorder, server: ServerProcess) -> None:
     last = levels[-1]
     rec.add(
         Row(
-            "streaming",
+            section,
             "real-time factor per /ws/diarize session",
             finite(rtf, 4),
             "x",
@@ -40,7 +40,7 @@ def streaming(rec: Recorder, server: ServerProcess) -> None:
             f"{session.audio_s:g} s of audio sent as fast as possible, hop 0.5 s",
         ),
         Row(
-            "streaming",
+            section,
             "max concurrent real-time sessions, p99 window < 10 ms",
             float(best),
             "sessions",
