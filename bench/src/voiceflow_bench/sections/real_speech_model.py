@@ -26,7 +26,9 @@ def real_speech_model(rec: Recorder, fast_cnn: Path, work_dir: Path, env: dict[s
     """Latency of ge2e beside ``fast_cnn`` (same run, interleaved), then RTF and capacity on a ge2e server."""
     rounds = rec.config.real_speech_rounds
     if rounds <= 0:
-        rec.add(Row(SECTION, "ge2e latency, RTF, sessions", None, "", "full run only", "info", "left out of --quick"))
+        rec.add(
+            Row(SECTION, "ge2e latency, RTF, sessions", None, "", "full run only", "pending", "left out of --quick")
+        )
         return
     model = export_ge2e(work_dir / f"{REAL_SPEECH_MODEL_NAME}.onnx")
     load_before = os.getloadavg()[0]
