@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", default=str(ROOT / "registry"), help="registry URL or folder")
     parser.add_argument("--artifacts", type=Path, default=ROOT / "artifacts" / "demo", help="where the demo's files go")
     parser.add_argument("--duration", type=float, default=40.0, help="seconds of held-out conversation to stream")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7_000_000,
+        help="held-out conversation to stream (test-split voices; the default makes the summary reproducible)",
+    )
     parser.add_argument("--model", default=MODEL, help=f"registry model name (default {MODEL})")
     parser.add_argument("--experiment", default=EXPERIMENT, help=f"training experiment (default {EXPERIMENT})")
     args = parser.parse_args(argv)
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["serve"] = time.perf_counter() - t
         step(4, total, "Stream a held-out conversation (unseen voices) and the real sample over /ws/diarize")
         t = time.perf_counter()
-        streamed = stream_conversation(server, seed=7_000_000 + int(time.time()) % 1000, duration_s=args.duration)
+        streamed = stream_conversation(server, seed=args.seed, duration_s=args.duration)
         scores = streamed["scores"]
         console.print(
             f"DER {scores['der_collar_025']:.1%} (±0.25 s collar), {scores['der_collar_0']:.1%} (no collar); "
