@@ -6,9 +6,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from voiceflow_contract.spec import EMBEDDING_OUTPUT, INPUT_NAME, PROBABILITIES_OUTPUT, WINDOW_SAMPLES
+from voiceflow_contract.testing import contract_model_proto
 from voiceflow_models.export.recurrent_int8 import (
     embedding_cosine,
     quantize_upper_recurrent,
@@ -45,20 +46,8 @@ def lstm_model(path, layers: int) -> None:
         helper.make_node("LpNormalization", ["last"], [EMBEDDING_OUTPUT], axis=-1, p=2),
         helper.make_node("Softmax", [EMBEDDING_OUTPUT], [PROBABILITIES_OUTPUT], axis=-1),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny-lstm",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", WINDOW_SAMPLES])],
-        [
-            helper.make_tensor_value_info(PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["batch", HIDDEN]),
-            helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch", HIDDEN]),
-        ],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    proto = contract_model_proto(nodes, inits, num_speakers=HIDDEN, embedding_dim=HIDDEN, graph_name="tiny-lstm")
+    onnx.save(proto, str(path))
 
 
 @pytest.fixture(scope="module")
