@@ -80,6 +80,9 @@ def create_app(settings: Settings | None = None, *, registry: Any | None = None,
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan,
+        # Off unless asked for: FastAPI 0.165 otherwise checks the OpenTelemetry providers on every request, about a
+        # tenth of the event loop's time under load (docs/PERFORMANCE_ANALYSIS.md, "Peers side by side").
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     service_metrics = ServiceMetrics()
     # Triton's batch_stats by request batch size hold only while every request runs as its own execution.

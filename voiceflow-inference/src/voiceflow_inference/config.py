@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         default_factory=dict, description='A/B split, e.g. {"1.0.0": 0.9, "1.1.0": 0.1}'
     )
     demo_page: bool = Field(default=False, description="Serve the browser demo at /demo (true in development)")
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers); off: "
+        "Prometheus is the service's telemetry, and the per-request provider check costs the event loop time",
+    )
     ort: OrtSettings = Field(default_factory=OrtSettings)
     limits: Limits = Field(default_factory=Limits)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
