@@ -52,8 +52,11 @@ class TrainedModel:
     version: str
 
 
-def publish(checkpoint: Path, registry: Path, artifacts: Path) -> str:
-    """Run the release pipeline on `checkpoint`; returns the published version."""
+def publish(
+    checkpoint: Path, registry: Path, artifacts: Path, *, conversations: int = 2, duration_s: float = 20
+) -> str:
+    """Run the release pipeline on `checkpoint` (DER scored on ``conversations`` held-out conversations of
+    ``duration_s``); returns the published version."""
     run(
         [
             str(BIN / "voiceflow-pipeline"),
@@ -64,9 +67,9 @@ def publish(checkpoint: Path, registry: Path, artifacts: Path) -> str:
             "--artifacts",
             str(artifacts),
             "--conversations",
-            "2",
+            str(conversations),
             "--duration",
-            "20",
+            f"{duration_s:g}",
             "--latency-runs",
             "50",
             "--threads",
