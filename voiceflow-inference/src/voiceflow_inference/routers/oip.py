@@ -45,14 +45,19 @@ router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
 
 ENDPOINT = "oip"
 _NAME_MAX = 128
-_NAME = Path(description="Model name", examples=["fast-cnn"], max_length=_NAME_MAX)
-_VERSION = Path(description="Model version", examples=["1.1.0"], max_length=64)
+NAME_PATH = Path(description="Model name", examples=["fast-cnn"], max_length=_NAME_MAX)
+VERSION_PATH = Path(description="Model version", examples=["1.1.0"], max_length=64)
+
+
+def check_model_name(manager: ModelManager, name: str) -> None:
+    """404 unless ``name`` is the model this server serves."""
+    if name != manager.name:
+        raise ServiceError(404, "model_not_found", f"model {name!r} is not served here (serving {manager.name!r})")
 
 
 def _model_for(manager: ModelManager, name: str, version: str | None, key: str | None = None) -> LoadedModel:
     """The model for a request: a specific version, or (for inference) the sticky A/B arm of ``key``."""
-    if name != manager.name:
-        raise ServiceError(404, "model_not_found", f"model {name!r} is not served here (serving {manager.name!r})")
+    check_model_name(manager, name)
     if version is not None:
         return manager.get(version)
     if key is None and manager.active is not None:
@@ -102,7 +107,7 @@ async def server_ready(manager: ModelManager = Depends(get_model_manager)) -> An
     "/models/{name}", response_model=ModelMetadataResponse, summary="Model metadata", responses=responses(404, 503)
 )
 async def model_metadata(
-    name: str = _NAME, manager: ModelManager = Depends(get_model_manager)
+    name: str = NAME_PATH, manager: ModelManager = Depends(get_model_manager)
 ) -> ModelMetadataResponse:
     """Inputs and outputs of the default (active) version."""
     return _metadata(_model_for(manager, name, None), manager)
@@ -115,7 +120,7 @@ async def model_metadata(
     responses=responses(404),
 )
 async def model_version_metadata(
-    name: str = _NAME, version: str = _VERSION, manager: ModelManager = Depends(get_model_manager)
+    name: str = NAME_PATH, version: str = VERSION_PATH, manager: ModelManager = Depends(get_model_manager)
 ) -> ModelMetadataResponse:
     """Inputs and outputs of one loaded version."""
     return _metadata(_model_for(manager, name, version), manager)
@@ -129,7 +134,7 @@ def _ready(manager: ModelManager, name: str, version: str | None) -> JSONRespons
 @router.get(
     "/models/{name}/ready", response_model=ModelReadyResponse, summary="Model ready", responses=responses(404, 503)
 )
-async def model_ready(name: str = _NAME, manager: ModelManager = Depends(get_model_manager)) -> Any:
+async def model_ready(name: str = NAME_PATH, manager: ModelManager = Depends(get_model_manager)) -> Any:
     """200 when the model is loaded and ready."""
     return _ready(manager, name, None)
 
@@ -141,7 +146,7 @@ async def model_ready(name: str = _NAME, manager: ModelManager = Depends(get_mod
     responses=responses(404, 503),
 )
 async def model_version_ready(
-    name: str = _NAME, version: str = _VERSION, manager: ModelManager = Depends(get_model_manager)
+    name: str = NAME_PATH, version: str = VERSION_PATH, manager: ModelManager = Depends(get_model_manager)
 ) -> Any:
     """200 when that version is loaded and ready."""
     return _ready(manager, name, version)
@@ -169,7 +174,7 @@ _INFER_DOC: dict[str, Any] = {
 )
 async def infer(
     request: Request,
-    name: str = _NAME,
+    name: str = NAME_PATH,
     manager: ModelManager = Depends(get_model_manager),
     limits: Limits = Depends(get_limits),
     metrics: ServiceMetrics = Depends(get_metrics),
@@ -187,8 +192,8 @@ async def infer(
 )
 async def infer_version(
     request: Request,
-    name: str = _NAME,
-    version: str = _VERSION,
+    name: str = NAME_PATH,
+    version: str = VERSION_PATH,
     manager: ModelManager = Depends(get_model_manager),
     limits: Limits = Depends(get_limits),
     metrics: ServiceMetrics = Depends(get_metrics),

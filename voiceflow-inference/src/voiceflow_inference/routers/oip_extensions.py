@@ -10,7 +10,7 @@ this server serves exactly one model. Wire types and builders: :mod:`voiceflow_i
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from voiceflow_inference.dependencies import get_metrics, get_model_manager, require_admin
@@ -30,22 +30,16 @@ from voiceflow_inference.protocol.oip.repository import (
 )
 from voiceflow_inference.protocol.oip.statistics import StatisticsResponse, model_stat
 from voiceflow_inference.request_body.json_body import parse_json_body, request_body_doc
+from voiceflow_inference.routers.oip import NAME_PATH, VERSION_PATH, check_model_name
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2: Triton extensions"])
 
-_NAME = Path(description="Model name", examples=["fast-cnn"], max_length=128)
-_VERSION = Path(description="Model version", examples=["1.1.0"], max_length=64)
 _QUERY_VERSION = Query(None, description="The version to load or unload", max_length=64)
-
-
-def _check_name(manager: ModelManager, name: str) -> None:
-    if name != manager.name:
-        raise ServiceError(404, "model_not_found", f"model {name!r} is not served here (serving {manager.name!r})")
 
 
 def _served(manager: ModelManager, name: str, version: str | None) -> LoadedModel:
     """A loaded version, or the active one."""
-    _check_name(manager, name)
+    check_model_name(manager, name)
     if version is not None:
         return manager.get(version)
     if manager.active is None:
@@ -74,7 +68,7 @@ async def _config(manager: ModelManager, name: str, version: str | None) -> Mode
     summary="Model configuration",
     responses=responses(404, 503),
 )
-async def model_config(name: str = _NAME, manager: ModelManager = Depends(get_model_manager)) -> ModelConfig:
+async def model_config(name: str = NAME_PATH, manager: ModelManager = Depends(get_model_manager)) -> ModelConfig:
     """Triton's configuration of the default (active) version: inputs, outputs, max batch, version policy."""
     return await _config(manager, name, None)
 
@@ -87,7 +81,7 @@ async def model_config(name: str = _NAME, manager: ModelManager = Depends(get_mo
     responses=responses(404, 503),
 )
 async def model_version_config(
-    name: str = _NAME, version: str = _VERSION, manager: ModelManager = Depends(get_model_manager)
+    name: str = NAME_PATH, version: str = VERSION_PATH, manager: ModelManager = Depends(get_model_manager)
 ) -> ModelConfig:
     """Triton's configuration of one loaded version."""
     return await _config(manager, name, version)
@@ -111,12 +105,12 @@ async def all_stats(
     "/models/{name}/stats", response_model=StatisticsResponse, summary="Model statistics", responses=responses(404)
 )
 async def model_stats(
-    name: str = _NAME,
+    name: str = NAME_PATH,
     manager: ModelManager = Depends(get_model_manager),
     metrics: ServiceMetrics = Depends(get_metrics),
 ) -> StatisticsResponse:
     """Statistics of every loaded version of the model."""
-    _check_name(manager, name)
+    check_model_name(manager, name)
     return _stats(manager, metrics, [m.version for m in manager.loaded()])
 
 
@@ -127,8 +121,8 @@ async def model_stats(
     responses=responses(404),
 )
 async def model_version_stats(
-    name: str = _NAME,
-    version: str = _VERSION,
+    name: str = NAME_PATH,
+    version: str = VERSION_PATH,
     manager: ModelManager = Depends(get_model_manager),
     metrics: ServiceMetrics = Depends(get_metrics),
 ) -> StatisticsResponse:
@@ -173,14 +167,14 @@ async def repository_index(
 )
 async def repository_load(
     request: Request,
-    name: str = _NAME,
+    name: str = NAME_PATH,
     version: str | None = _QUERY_VERSION,
     manager: ModelManager = Depends(get_model_manager),
 ) -> Response:
     """Pull, validate, warm and activate a version (default: the configured ref), as `POST /admin/reload`. 409 if
     refused; the current model keeps serving."""
     body = await parse_json_body(request, RepositoryLoadRequest, empty_ok=True)
-    _check_name(manager, name)
+    check_model_name(manager, name)
     await manager.reload("admin", version=load_version(body, manager.name, version))
     return Response(status_code=200)
 
@@ -194,14 +188,14 @@ async def repository_load(
 )
 async def repository_unload(
     request: Request,
-    name: str = _NAME,
+    name: str = NAME_PATH,
     version: str | None = _QUERY_VERSION,
     manager: ModelManager = Depends(get_model_manager),
 ) -> Response:
     """Forget one loaded version that no traffic follows. The model itself, and the active, pinned or A/B versions,
     are refused (409): this server would stop serving."""
     body = await parse_json_body(request, RepositoryUnloadRequest, empty_ok=True)
-    _check_name(manager, name)
+    check_model_name(manager, name)
     target = unload_version(body, version)
     if target is None:
         raise ServiceError(
