@@ -37,7 +37,8 @@ PYTEST_ARGS ?= --durations=10
 
 .PHONY: help setup lint typecheck imports test test-contract test-models test-inference test-e2e demo \
         train export optimize validate benchmark publish serve deploy load bench bench-quick bench-peers chaos clean \
-        real-sample real-sample-der k8s-validate k8s-config scale-demo image-test
+        real-sample real-sample-der k8s-validate k8s-config scale-demo image-test \
+        test-suite-root test-suite-inference test-suite-models test-suite-contract
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -103,11 +104,22 @@ lint: setup ## ruff, mypy (contract, inference, bench) and the import boundaries
 	$(BIN)/mypy -p voiceflow_contract -p voiceflow_inference -p voiceflow_bench
 	$(BIN)/lint-imports
 
+# The four suites run as parallel pytest processes (TEST_JOBS at a time, longest first); -O prints each suite's output
+# whole when it ends, -k lets every suite report even when one fails. No test depends on machine speed, so sharing
+# the cores changes durations only. TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= 2
+TEST_SUITES := test-suite-root test-suite-inference test-suite-models test-suite-contract
 test: setup lint real-sample ## lint + every package's tests (what CI runs)
-	$(BIN)/pytest contract/tests $(PYTEST_ARGS) -m "not slow"
-	$(BIN)/pytest voiceflow-inference/tests $(PYTEST_ARGS) -m "not slow"
-	$(BIN)/pytest voiceflow-models/tests $(PYTEST_ARGS) -m "not slow"
+	@$(MAKE) --no-print-directory -k -j$(TEST_JOBS) -O $(TEST_SUITES)
+
+test-suite-root:
 	$(BIN)/pytest tests $(PYTEST_ARGS) -m "not slow"
+test-suite-inference:
+	$(BIN)/pytest voiceflow-inference/tests $(PYTEST_ARGS) -m "not slow"
+test-suite-models:
+	$(BIN)/pytest voiceflow-models/tests $(PYTEST_ARGS) -m "not slow"
+test-suite-contract:
+	$(BIN)/pytest contract/tests $(PYTEST_ARGS) -m "not slow"
 
 # The real development recording: pyannote.audio's 30 s two-speaker sample (MIT), taken from its wheel through the
 # package registry (never downloaded at test time; tests that need it skip without it; test-models fetches it).
