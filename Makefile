@@ -197,7 +197,7 @@ deploy: $(STAMP) ## move a running server (SERVER) to VERSION: pull, validate, r
 		--registry $(REGISTRY) $(DEPLOY_ARGS)
 
 load: $(STAMP) ## bounded load test of a running server (REST, OIP, WebSocket): SERVER=, LOAD_ARGS=
-	$(PY) voiceflow-inference/tests/load/run_load.py --host $(SERVER) $(LOAD_ARGS)
+	$(PY) voiceflow-inference/tests/load/run_load.py --host $(SERVER) --model $(MODEL) $(LOAD_ARGS)
 
 bench: $(STAMP) ## the performance suite: one table + artifacts/bench/bench.{json,md} (< 10 min)
 	$(PY) -m voiceflow_bench.suite --output $(ARTIFACTS)/bench/bench.json \

@@ -114,10 +114,12 @@ def exercise(url: str, model: str) -> None:
 
 @pytest.fixture(scope="session")
 def live_inference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveInference]:
-    """The real service on 127.0.0.1, configured like the CPU container, serving fast-cnn 1.0.0."""
+    """The real service on 127.0.0.1, configured like the CPU container, serving 1.0.0 of the model the image names
+    (a tiny graph published under that name)."""
     base = tmp_path_factory.mktemp("live-inference")
     registry_root = base / "registry"
-    publish_tiny(registry_root, base / "build", "fast-cnn", "1.0.0")
+    model = container_env()["VOICEFLOW_MODEL_NAME"]
+    publish_tiny(registry_root, base / "build", model, "1.0.0")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEFLOW_")}
     env.update(container_env())
@@ -154,7 +156,7 @@ def live_inference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveInf
             if time.monotonic() > deadline:
                 pytest.fail(f"service not ready within 60 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        exercise(url, "fast-cnn")
-        yield LiveInference(url=url, model="fast-cnn", version="1.0.0", log=log)
+        exercise(url, model)
+        yield LiveInference(url=url, model=model, version="1.0.0", log=log)
     finally:
         _stop(process)

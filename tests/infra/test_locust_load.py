@@ -55,7 +55,7 @@ def stats(csv_dir: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_load_test_drives_every_endpoint(live_inference: Any, tmp_path: Path) -> None:
-    proc = run_load(live_inference.url, tmp_path)
+    proc = run_load(live_inference.url, tmp_path, "--model", live_inference.model)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = stats(tmp_path)
     assert set(rows) >= ENDPOINTS | {"Aggregated"}

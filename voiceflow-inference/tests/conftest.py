@@ -25,6 +25,11 @@ settings.register_profile("voiceflow", derandomize=True, deadline=None, print_bl
 settings.register_profile("explore", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "voiceflow"))
 
+# The suite's tiny contract graphs are published as "fast-cnn"; the shipped default (every environment's toml, the
+# images, compose, Kubernetes) is ge2e, checked by test_inference_config and tests/infra/test_default_model.py.
+# Set for the whole session (servers the tests start inherit it); a test may still delete or override it.
+os.environ.setdefault("VOICEFLOW_MODEL_NAME", "fast-cnn")
+
 
 build_model = build_contract_model  # (path, *, num_speakers=2, embedding_dim=8, seed=0, softmax=True, window=48000)
 

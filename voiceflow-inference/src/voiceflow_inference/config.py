@@ -107,7 +107,7 @@ class Settings(BaseSettings):
 
     registry_url: str = Field(default="./registry", min_length=1, description="Path, file://, s3://, gs:// or az://")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options for the registry")
-    model_name: str = Field(default="fast-cnn", description="Registry model to serve")
+    model_name: str = Field(default="ge2e", description="Registry model to serve (fast-cnn by name)")
     model_ref: str = Field(default="latest", min_length=1, description="Version ('1.2.0') or alias ('latest')")
     cache_dir: Path = Field(default=Path("./models/cache"), description="Local cache of pulled, verified models")
     watch_dir: Path | None = Field(default=None, description="Directory watched for an atomically replaced model file")

@@ -57,6 +57,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, publisher, model_builder)
 def _env(token: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEFLOW_")}
     env["COLUMNS"] = "200"
+    env["VOICEFLOW_MODEL_NAME"] = "fast-cnn"  # the test registries' tiny graphs (the shipped default is ge2e)
     env["PATH"] = f"{CLI.parent}{os.pathsep}{env.get('PATH', '')}"  # the wrapper finds this venv's console script
     if token is not None:
         env["VOICEFLOW_ADMIN_TOKEN"] = token

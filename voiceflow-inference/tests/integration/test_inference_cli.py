@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEFLOW_")}
     env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["VOICEFLOW_MODEL_NAME"] = "fast-cnn"  # the test registries' tiny graphs (the shipped default is ge2e)
     env.update(extra)
     return env
 

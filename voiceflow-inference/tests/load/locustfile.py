@@ -6,7 +6,7 @@ Run headless and bounded against a running server (what `make load` does through
         --host http://127.0.0.1:8000 --csv /tmp/voiceflow-load
 
 Pick user classes by name to load one path only, e.g. `... RestUser` or `... WebSocketUser`.
-Custom options (also settable as environment variables): --model-name (VOICEFLOW_LOAD_MODEL, default fast-cnn),
+Custom options (also settable as environment variables): --model-name (VOICEFLOW_LOAD_MODEL, default ge2e),
 --windows-per-request (VOICEFLOW_LOAD_WINDOWS, default 1), --ws-seconds (VOICEFLOW_LOAD_WS_SECONDS, default 2.0),
 --ws-frame-ms (VOICEFLOW_LOAD_WS_FRAME_MS, default 100).
 """
@@ -31,7 +31,7 @@ WINDOW_SAMPLES = 48_000
 @events.init_command_line_parser.add_listener
 def _add_options(parser: Any) -> None:
     parser.add_argument(
-        "--model-name", default=os.environ.get("VOICEFLOW_LOAD_MODEL", "fast-cnn"), help="Model name for OIP"
+        "--model-name", default=os.environ.get("VOICEFLOW_LOAD_MODEL", "ge2e"), help="Model name for OIP"
     )
     parser.add_argument(
         "--windows-per-request",

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-t", "--duration", type=parse_duration, default=30.0, help="How long to run, e.g. 30s, 2m (default 30s)"
     )
-    parser.add_argument("--model", default="fast-cnn", help="Model name used in OIP paths (default fast-cnn)")
+    parser.add_argument("--model", default="ge2e", help="Model name in OIP paths (default ge2e)")
     parser.add_argument(
         "--users-classes",
         nargs="*",

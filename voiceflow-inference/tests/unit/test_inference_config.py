@@ -24,6 +24,14 @@ def test_each_environment_loads_its_toml(monkeypatch: pytest.MonkeyPatch) -> Non
     assert load_settings().env == "staging"
 
 
+def test_every_environment_serves_the_default_published_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOICEFLOW_MODEL_NAME", raising=False)  # the suite sets it for its tiny "fast-cnn" graphs
+    names = {env: load_settings(env).model_name for env in ("development", "staging", "production")}
+    assert names == dict.fromkeys(names, "ge2e")
+    monkeypatch.setenv("VOICEFLOW_MODEL_NAME", "fast-cnn")  # fast-cnn stays available by name
+    assert load_settings("production").model_name == "fast-cnn"
+
+
 def test_env_vars_override_nested_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOICEFLOW_LIMITS__MAX_BATCH", "4")
     monkeypatch.setenv("VOICEFLOW_ORT__INTRA_OP_THREADS", "2")
