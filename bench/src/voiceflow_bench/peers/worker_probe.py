@@ -3,12 +3,15 @@ kernel spreads connections) against the same closed-loop binary-OIP load, with t
 answer.
 
     python -m voiceflow_bench.peers.worker_probe [--workers 1,2] [--concurrency 16] [--seconds 12] [--rounds 2]
+                                                 [--no-floor]
 
 An experiment, not a serving mode: each process loads the model itself with registry polling off, because reloads,
 A/B stickiness and admin calls are not coordinated across processes (docs/PERFORMANCE_ANALYSIS.md, "Peers side by
 side"). Per row: req/s, server CPU per request (all worker processes), the load generator's own CPU per request, and
 the cores both keep busy; beside it bare ORT's best windows/s on the same file. When servers plus load generator
-already fill every core, a second process can only trade the event loop's idle time for contention.
+already fill every core, a second process can only trade the event loop's idle time for contention. The floor row
+serves the same requests from :mod:`voiceflow_bench.peers.asgi_floor`, the smallest uvicorn app that can: what any
+uvicorn-based server pays here before routing, validation, metrics or reloads.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import argparse
 import multiprocessing as mp
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from tqdm import tqdm
 
 from voiceflow_bench.config import MODEL_NAME
 from voiceflow_bench.model_under_test import export_fast_cnn, publish_for_serving
+from voiceflow_bench.peers.asgi_floor import MODEL_ENV
 from voiceflow_bench.peers.process import tree_cpu_s
 from voiceflow_bench.serving.audio import window_batch
 from voiceflow_bench.serving.bare_ort import best_batched_throughput
@@ -44,8 +50,9 @@ READY_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class ProbeRow:
-    """One measurement: ``workers`` processes at ``concurrency``."""
+    """One measurement: ``workers`` processes of ``server`` at ``concurrency``."""
 
+    server: str
     workers: int
     concurrency: int
     requests: int
@@ -86,11 +93,11 @@ def _serve(port: int, own_port: int, registry_url: str, cache_dir: str) -> None:
     uvicorn.Server(config).run(sockets=[shared, own])
 
 
-def _wait_ready(port: int, processes: Sequence[mp.process.BaseProcess]) -> None:
+def _wait_ready(port: int, alive: Callable[[], bool]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if any(not p.is_alive() for p in processes):
-            raise RuntimeError("a worker process exited before it was ready")
+        if not alive():
+            raise RuntimeError("a server process exited before it was ready")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2) as response:
                 if response.status == 200:
@@ -101,11 +108,12 @@ def _wait_ready(port: int, processes: Sequence[mp.process.BaseProcess]) -> None:
     raise RuntimeError(f"workers not ready after {READY_TIMEOUT_S:.0f} s")
 
 
-def probe(workers: int, registry_url: str, work: Path, *, concurrency: int, seconds: float, requests: int) -> ProbeRow:
-    """Start ``workers`` server processes on one port, warm them up, measure one closed-loop level, stop them."""
+@contextmanager
+def _voiceflow_workers(workers: int, registry_url: str, work: Path) -> Iterator[tuple[int, list[int]]]:
+    """``workers`` VoiceFlow processes on one shared port, every one ready; yields (port, pids)."""
     port = free_port()
-    context = mp.get_context("spawn")  # a fresh interpreter per worker, as a process manager would start it
     own_ports = [free_port() for _ in range(workers)]
+    context = mp.get_context("spawn")  # a fresh interpreter per worker, as a process manager would start it
     processes = [
         context.Process(target=_serve, args=(port, own, registry_url, str(work / f"cache-{i}")), daemon=True)
         for i, own in enumerate(own_ports)
@@ -115,17 +123,8 @@ def probe(workers: int, registry_url: str, work: Path, *, concurrency: int, seco
     try:
         # Every worker must have its model before any load: the shared port answers for a random one.
         for own in own_ports:
-            _wait_ready(own, processes)
-        request = oip_binary_request(MODEL_NAME, window_batch(1))
-        measure_throughput(port, request, concurrency=concurrency, total=max(concurrency * 20, 100), warmup=20)
-        pids = [p.pid for p in processes if p.pid is not None]
-        cpu_before = [tree_cpu_s(pid) for pid in pids]
-        client_before = os.times()
-        result = measure_throughput(
-            port, request, concurrency=concurrency, total=requests, warmup=0, max_seconds=seconds, timeout_s=30.0
-        )
-        client_after = os.times()
-        per_worker = tuple(round(tree_cpu_s(pid) - before, 2) for pid, before in zip(pids, cpu_before, strict=True))
+            _wait_ready(own, lambda: all(p.is_alive() for p in processes))
+        yield port, [p.pid for p in processes if p.pid is not None]
     finally:
         for process in processes:
             process.terminate()
@@ -133,11 +132,45 @@ def probe(workers: int, registry_url: str, work: Path, *, concurrency: int, seco
             process.join(timeout=15)
             if process.is_alive():
                 process.kill()
+
+
+@contextmanager
+def _floor_server(model: Path) -> Iterator[tuple[int, list[int]]]:
+    """The minimal uvicorn app (:mod:`voiceflow_bench.peers.asgi_floor`) on 127.0.0.1; yields (port, [pid])."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "voiceflow_bench.peers.asgi_floor:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env={**os.environ, MODEL_ENV: str(model)})
+    try:
+        _wait_ready(port, lambda: process.poll() is None)
+        yield port, [process.pid]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def measure(
+    server: str, workers: int, port: int, pids: list[int], *, concurrency: int, seconds: float, requests: int
+) -> ProbeRow:
+    """Warm up, then one closed-loop level of binary-OIP windows with the CPU both sides used."""
+    request = oip_binary_request(MODEL_NAME, window_batch(1))
+    measure_throughput(port, request, concurrency=concurrency, total=max(concurrency * 20, 100), warmup=20)
+    cpu_before = [tree_cpu_s(pid) for pid in pids]
+    client_before = os.times()
+    result = measure_throughput(
+        port, request, concurrency=concurrency, total=requests, warmup=0, max_seconds=seconds, timeout_s=30.0
+    )
+    client_after = os.times()
+    per_worker = tuple(round(tree_cpu_s(pid) - before, 2) for pid, before in zip(pids, cpu_before, strict=True))
     done = max(1, result.requests)
     client_s = (client_after.user + client_after.system) - (client_before.user + client_before.system)
     server_ms = sum(per_worker) * 1000.0 / done
     client_ms = client_s * 1000.0 / done
     return ProbeRow(
+        server=server,
         workers=workers,
         concurrency=concurrency,
         requests=result.requests,
@@ -150,14 +183,36 @@ def probe(workers: int, registry_url: str, work: Path, *, concurrency: int, seco
     )
 
 
+def probe(workers: int, registry_url: str, work: Path, *, concurrency: int, seconds: float, requests: int) -> ProbeRow:
+    """Start ``workers`` VoiceFlow processes on one port, measure one closed-loop level, stop them."""
+    with _voiceflow_workers(workers, registry_url, work) as (port, pids):
+        return measure("voiceflow", workers, port, pids, concurrency=concurrency, seconds=seconds, requests=requests)
+
+
+def probe_floor(model: Path, *, concurrency: int, seconds: float, requests: int) -> ProbeRow:
+    """The same measurement against the minimal uvicorn app on the same model file."""
+    with _floor_server(model) as (port, pids):
+        return measure("uvicorn floor", 1, port, pids, concurrency=concurrency, seconds=seconds, requests=requests)
+
+
 def _table(rows: list[ProbeRow], bare_best: float) -> Table:
     table = Table(
         title=f"Server processes on one port ({os.cpu_count()} cores; bare ORT best {bare_best:.0f} windows/s)"
     )
-    for column in ("workers", "c", "req/s", "/ bare best", "server CPU ms/req", "client CPU ms/req", "cores busy"):
+    for column in (
+        "server",
+        "workers",
+        "c",
+        "req/s",
+        "/ bare best",
+        "server CPU ms/req",
+        "client CPU ms/req",
+        "cores busy",
+    ):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
+            row.server,
             str(row.workers),
             str(row.concurrency),
             f"{row.rps:.0f}",
@@ -185,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=4000, help="requests per measurement at most (default 4000)")
     parser.add_argument("--rounds", type=int, default=2, help="alternate the worker counts this many times (default 2)")
     parser.add_argument("--model", type=Path, help="serve this ONNX file instead of an untrained fast-cnn export")
+    parser.add_argument("--no-floor", action="store_true", help="leave out the minimal-uvicorn-app row")
     args = parser.parse_args(argv)
     rows: list[ProbeRow] = []
     with tempfile.TemporaryDirectory(prefix="worker-probe-") as tmp:
@@ -192,19 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         model = args.model or export_fast_cnn(work / "fast-cnn.onnx")[0]
         registry_url = publish_for_serving(model, work / "registry")
         bare, _ = best_batched_throughput(model, seconds=1.0)
-        plan = [n for _ in range(args.rounds) for n in args.workers]
+        plan = [n for _ in range(args.rounds) for n in [*args.workers, *([] if args.no_floor else [0])]]
+        level = {"concurrency": args.concurrency, "seconds": args.seconds, "requests": args.requests}
         for workers in tqdm(plan, desc="worker probe", unit="run", file=sys.stderr):
-            rows.append(
-                probe(
-                    workers,
-                    registry_url,
-                    work / f"run-{len(rows)}",
-                    concurrency=args.concurrency,
-                    seconds=args.seconds,
-                    requests=args.requests,
-                )
-            )
-    Console().print(_table(rows, bare.windows_per_s))
+            if workers == 0:  # the floor, alternated with the VoiceFlow rows
+                rows.append(probe_floor(model, **level))
+            else:
+                rows.append(probe(workers, registry_url, work / f"run-{len(rows)}", **level))
+    Console(width=max(120, Console().width)).print(_table(rows, bare.windows_per_s))
     for row in rows:
         print(asdict(row))
     return 1 if any(row.failures for row in rows) else 0
