@@ -70,6 +70,14 @@ async def _stream_conversation(url: str, rate: int, encoding: str, frame_ms: flo
                     break
                 assert msg["type"] == "window", msg
                 live_windows += 1
+        # All the audio is sent but the session is still open: every complete window (one at most may wait for the
+        # stop's flush) must come now. Waiting for them, rather than counting what a 1 ms poll happened to see, keeps
+        # this independent of how fast the machine is; a server that answered only at stop times out here.
+        complete = 1 + int((conv.duration - 1.0) // 0.5)
+        while live_windows < complete - 1:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
+            assert msg["type"] == "window", msg
+            live_windows += 1
         await ws.send(json.dumps({"type": "stop"}))
         rest = await _collect(ws)
         assert ws.close_code == 1000
