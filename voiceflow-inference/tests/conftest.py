@@ -174,6 +174,12 @@ def make_settings(registry_url: str, work: Path, **overrides: Any) -> Any:
     return load_settings("development", **values)
 
 
+@pytest.fixture(scope="session")
+def settings_maker() -> Callable[..., Any]:
+    """:func:`make_settings` for fixtures of any scope (``settings_maker(registry_url, work, **overrides)``)."""
+    return make_settings
+
+
 @pytest.fixture
 def serve(live_server_factory: Callable[[Any], LiveServer]) -> Iterator[Callable[..., LiveServer]]:
     """``serve(registry_url, work_dir, **settings_overrides) -> LiveServer``; stopped after the test."""

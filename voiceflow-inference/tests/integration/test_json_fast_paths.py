@@ -105,20 +105,14 @@ def test_json_budget_counts_like_bytes_count(raw: bytes, containers: int, values
 
 
 @pytest.fixture(scope="module")
-def client(registry_two_versions: dict[str, Any], live_server_factory, tmp_path_factory) -> Iterator[httpx.Client]:
+def client(
+    registry_two_versions: dict[str, Any], live_server_factory, tmp_path_factory, settings_maker
+) -> Iterator[httpx.Client]:
     from voiceflow_inference.app import create_app
-    from voiceflow_inference.config import load_settings
 
     work = tmp_path_factory.mktemp("fast-json")
-    settings = load_settings(
-        "development",
-        registry_url=registry_two_versions["url"],
-        cache_dir=work / "cache",
-        watch_dir=None,
-        poll_interval_s=0,
-        warmup_runs=1,
-        limits={"max_batch": 4, "max_body_bytes": 4 * 1024 * 1024},
-    )
+    limits = {"max_batch": 4, "max_body_bytes": 4 * 1024 * 1024}
+    settings = settings_maker(registry_two_versions["url"], work, limits=limits)
     server = live_server_factory(create_app(settings))
     with server.client() as c:
         yield c

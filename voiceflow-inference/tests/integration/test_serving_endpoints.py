@@ -26,20 +26,10 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(registry_two_versions: dict[str, Any], live_server_factory, work: Path) -> Iterator[Any]:
+def server(registry_two_versions: dict[str, Any], live_server_factory, work: Path, settings_maker) -> Iterator[Any]:
     """latest -> 1.1.0 (3 speakers); max_batch 4, 4 MiB bodies."""
-    from voiceflow_inference.config import load_settings
-
-    settings = load_settings(
-        "development",
-        registry_url=registry_two_versions["url"],
-        cache_dir=work / "cache",
-        watch_dir=None,
-        poll_interval_s=0,
-        admin_token=TOKEN,
-        warmup_runs=1,
-        limits={"max_batch": 4, "max_body_bytes": 4 * 1024 * 1024},
-    )
+    limits = {"max_batch": 4, "max_body_bytes": 4 * 1024 * 1024}
+    settings = settings_maker(registry_two_versions["url"], work, limits=limits)
     srv = live_server_factory(create_app(settings))
     yield srv
     srv.stop()

@@ -21,22 +21,14 @@ STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
 
 
 @pytest.fixture(scope="module")
-def server(registry_two_versions: dict[str, Any], live_server_factory, tmp_path_factory) -> Iterator[Any]:
+def server(
+    registry_two_versions: dict[str, Any], live_server_factory, tmp_path_factory, settings_maker
+) -> Iterator[Any]:
     """latest -> 1.1.0 (3 speakers), max_batch 4."""
     from voiceflow_inference.app import create_app
-    from voiceflow_inference.config import load_settings
 
     work = tmp_path_factory.mktemp("triton")
-    settings = load_settings(
-        "development",
-        registry_url=registry_two_versions["url"],
-        cache_dir=work / "cache",
-        watch_dir=None,
-        poll_interval_s=0,
-        admin_token=TOKEN,
-        warmup_runs=1,
-        limits={"max_batch": 4},
-    )
+    settings = settings_maker(registry_two_versions["url"], work, limits={"max_batch": 4})
     srv = live_server_factory(create_app(settings))
     yield srv
     srv.stop()

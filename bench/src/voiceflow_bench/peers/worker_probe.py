@@ -41,7 +41,7 @@ from voiceflow_bench.peers.process import tree_cpu_s
 from voiceflow_bench.serving.audio import window_batch
 from voiceflow_bench.serving.bare_ort import best_batched_throughput
 from voiceflow_bench.serving.http_client import oip_binary_request
-from voiceflow_bench.serving.server import free_port
+from voiceflow_bench.serving.server import free_port, serving_env
 from voiceflow_bench.serving.throughput import measure_throughput
 
 PROG = "python -m voiceflow_bench.peers.worker_probe"
@@ -67,18 +67,8 @@ class ProbeRow:
 def _serve(port: int, own_port: int, registry_url: str, cache_dir: str) -> None:
     """One worker process: the ordinary app on a shared ``SO_REUSEPORT`` socket (and on ``own_port``, so that its
     own readiness can be asked), polling off, 1 ORT thread."""
-    os.environ.update(
-        {
-            "VOICEFLOW_ENV": "development",
-            "VOICEFLOW_REGISTRY_URL": registry_url,
-            "VOICEFLOW_MODEL_NAME": MODEL_NAME,
-            "VOICEFLOW_CACHE_DIR": cache_dir,
-            "VOICEFLOW_WATCH_DIR": "",
-            "VOICEFLOW_POLL_INTERVAL_S": "0",
-            "VOICEFLOW_LOG_LEVEL": "warning",
-            "VOICEFLOW_ORT__INTRA_OP_THREADS": "1",
-        }
-    )
+    os.environ.update(serving_env(registry_url, Path(cache_dir), MODEL_NAME))
+    os.environ["VOICEFLOW_ORT__INTRA_OP_THREADS"] = "1"
     import uvicorn
 
     from voiceflow_inference.app import create_app

@@ -24,6 +24,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serving_env(
+    registry_url: str, cache_dir: Path, model_name: str = "fast-cnn", watch_dir: Path | None = None
+) -> dict[str, str]:
+    """The VOICEFLOW_* settings a benchmarked server runs with: development, no polling, no access log."""
+    return {
+        "VOICEFLOW_ENV": "development",
+        "VOICEFLOW_REGISTRY_URL": registry_url,
+        "VOICEFLOW_MODEL_NAME": model_name,
+        "VOICEFLOW_CACHE_DIR": str(cache_dir),
+        "VOICEFLOW_WATCH_DIR": str(watch_dir) if watch_dir else "",
+        "VOICEFLOW_POLL_INTERVAL_S": "0",
+        "VOICEFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+        "VOICEFLOW_SHUTDOWN_GRACE_S": "1",
+        "VOICEFLOW_LOG_LEVEL": "warning",  # no access log: it would be part of every measured request
+    }
+
+
 class ServerError(RuntimeError):
     """The server did not start (the message carries the tail of its log)."""
 
@@ -49,19 +66,7 @@ class ServerProcess:
         self.work_dir = work_dir
         self.log_path = work_dir / f"server-{self.port}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEFLOW_")}
-        self.env.update(
-            {
-                "VOICEFLOW_ENV": "development",
-                "VOICEFLOW_REGISTRY_URL": registry_url,
-                "VOICEFLOW_MODEL_NAME": model_name,
-                "VOICEFLOW_CACHE_DIR": str(work_dir / "cache"),
-                "VOICEFLOW_WATCH_DIR": str(watch_dir) if watch_dir else "",
-                "VOICEFLOW_POLL_INTERVAL_S": "0",
-                "VOICEFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-                "VOICEFLOW_SHUTDOWN_GRACE_S": "1",
-                "VOICEFLOW_LOG_LEVEL": "warning",  # no access log: it would be part of every measured request
-            }
-        )
+        self.env.update(serving_env(registry_url, work_dir / "cache", model_name, watch_dir))
         self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
